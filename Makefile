@@ -1,0 +1,44 @@
+# Two commands matter: `make run` (the whole exchange, locally) and `make test` (the test suite).
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+PY_STAMP := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
+
+.PHONY: deps run test lint format contracts clean
+
+deps: $(PY_STAMP) $(NODE_STAMP)
+
+$(PY_STAMP): requirements.txt
+	@echo "[clearway] installing Python dependencies into $(VENV)"
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
+	@touch $@
+
+$(NODE_STAMP): package.json package-lock.json
+	@echo "[clearway] installing npm packages (anvil, solc, OpenZeppelin)"
+	@command -v npm >/dev/null || { echo "[clearway] npm is missing: installing Debian's nodejs and npm"; apt-get update -qq && apt-get install -y -qq nodejs npm; }
+	@# Not `npm ci`: the registry serves only the linux-x64 anvil build, so the lock file lacks the
+	@# other platforms' optional packages and `npm ci` refuses it. --no-save keeps the lock as is.
+	@npm install --no-save --no-audit --no-fund --loglevel=error
+	@touch $@
+
+run: deps
+	@$(PY) -m exchange.devstack run
+
+test: deps
+	@$(PY) -m exchange.devstack test $(PYTEST_ARGS)
+
+lint: deps
+	@$(VENV)/bin/ruff format --check .
+	@$(VENV)/bin/ruff check .
+
+format: deps
+	@$(VENV)/bin/ruff format .
+	@$(VENV)/bin/ruff check --fix .
+
+contracts: deps
+	@node contracts/compile.js
+
+clean:
+	rm -rf $(VENV) node_modules var

@@ -1,0 +1,111 @@
+"""Child processes with their own log file and process group, and port helpers."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+# Local state (database files, chain state, logs); tests point it elsewhere to stay isolated.
+VAR = Path(os.environ.get("CLEARWAY_VAR_DIR", REPO / "var"))
+
+
+class StackError(RuntimeError):
+    """A service could not be started; the message says what to do about it."""
+
+
+def say(message: str) -> None:
+    print(f"[clearway] {message}", flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def wait_until(
+    ready: Callable[[], bool], *, timeout: float, what: str, proc: ManagedProcess | None = None
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if ready():
+            return
+        if proc is not None and proc.popen.poll() is not None:
+            raise StackError(
+                f"{what} exited with code {proc.popen.returncode}; see {proc.log_path}"
+            )
+        time.sleep(0.1)
+    raise StackError(
+        f"{what} was not ready after {timeout:.0f}s" + (f"; see {proc.log_path}" if proc else "")
+    )
+
+
+@dataclass
+class ManagedProcess:
+    """A child started in its own session so that stopping it also stops its children."""
+
+    name: str
+    popen: subprocess.Popen
+    log_path: Path
+    on_stop: list[Callable[[], None]] = field(default_factory=list)
+
+    @classmethod
+    def start(
+        cls,
+        name: str,
+        argv: Sequence[str],
+        *,
+        log_dir: Path,
+        env: dict[str, str] | None = None,
+        cwd: Path = REPO,
+    ) -> ManagedProcess:
+        log_dir.mkdir(parents=True, exist_ok=True)
+        log_path = log_dir / f"{name}.log"
+        log = open(log_path, "ab")  # noqa: SIM115 - the child owns it for its lifetime
+        popen = subprocess.Popen(
+            list(argv),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=cwd,
+            env={**os.environ, **(env or {})},
+            start_new_session=True,
+        )
+        log.close()
+        return cls(name, popen, log_path)
+
+    @property
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        """Signal the whole process group (used by fault-injection tests)."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.popen.pid, sig)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.alive:
+            self.kill(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.kill(signal.SIGKILL)
+                self.popen.wait(5)
+        for callback in self.on_stop:
+            callback()

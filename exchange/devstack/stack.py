@@ -1,0 +1,209 @@
+"""The local exchange: infrastructure, contracts, schema, demo data, then the app processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from exchange.devstack import services
+from exchange.devstack.procs import (
+    REPO,
+    VAR,
+    ManagedProcess,
+    StackError,
+    port_open,
+    say,
+    wait_until,
+)
+
+BIN = Path(sys.executable).parent
+LOG_DIR = VAR / "log"
+
+
+def _settings():  # type: ignore[no-untyped-def]
+    """Django settings are the one source of addresses and defaults; loading them connects to
+    nothing, so they can be read before the services are up."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "exchange.settings")
+    import django
+    from django.conf import settings
+
+    django.setup()
+    return settings
+
+
+def _manage(*args: str) -> None:
+    result = subprocess.run([sys.executable, "manage.py", *args], cwd=REPO)
+    if result.returncode:
+        raise StackError(f"manage.py {' '.join(args)} failed (exit {result.returncode})")
+
+
+class Stack:
+    """Processes started by this command, stopped in reverse order however we exit."""
+
+    def __init__(self) -> None:
+        self.procs: list[ManagedProcess] = []
+
+    def keep(self, proc: ManagedProcess | None) -> None:
+        if proc is not None:
+            self.procs.append(proc)
+
+    def stop(self) -> None:
+        for proc in reversed(self.procs):
+            if proc.alive:
+                say(f"stopping {proc.name}")
+            proc.stop()
+        self.procs.clear()
+
+
+def ensure_base_services(stack: Stack, settings) -> None:  # type: ignore[no-untyped-def]
+    db = settings.DATABASES["default"]
+    database_url = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    if db["PASSWORD"]:
+        database_url = (
+            f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+        )
+    stack.keep(services.ensure_postgres(database_url))
+    stack.keep(services.ensure_redis(settings.REDIS_URL))
+
+
+def _step(number: int, total: int, text: str) -> None:
+    say(f"[{number}/{total}] {text}")
+
+
+def run() -> int:
+    settings = _settings()
+    api_port = int(os.environ.get("API_PORT", "8000"))
+    ws_port = int(os.environ.get("WS_PORT", "8001"))
+    for port, what, variable in (
+        (api_port, "REST API", "API_PORT"),
+        (ws_port, "websockets", "WS_PORT"),
+    ):
+        if port_open("127.0.0.1", port):
+            raise StackError(
+                f"port {port} ({what}) is already in use: is another `make run` still running? "
+                f"Stop it, or choose another port with {variable}=..."
+            )
+
+    stack = Stack()
+    stopping = False
+
+    def on_signal(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    total = 6
+    try:
+        _step(1, total, "PostgreSQL and Redis")
+        ensure_base_services(stack, settings)
+        _step(2, total, "Temporal dev server")
+        ui_port = urlsplit(settings.TEMPORAL_UI_URL).port or 8233
+        stack.keep(services.ensure_temporal(settings.TEMPORAL_ADDRESS, ui_port))
+        _step(3, total, "EVM chain (anvil)")
+        stack.keep(services.ensure_anvil(settings.CHAIN_RPC_URL, settings.CHAIN_ID, block_time=1))
+        _step(4, total, "contracts")
+        deployment = deploy_contracts(settings)
+        token_args = [
+            f"--token={symbol}={address}" for symbol, address in deployment.tokens.items()
+        ]
+        _step(5, total, "database schema and demo data")
+        _manage("migrate", "--no-input", "-v", "0")
+        _manage("bootstrap_demo", *token_args)
+        _step(6, total, "web servers and workers")
+        app_env = {
+            # What the API signs orders against and where wallets sign in: this stack's own.
+            "VAULT_ADDRESS": deployment.vault,
+            "SIWE_DOMAIN": f"127.0.0.1:{api_port}",
+            "SIWE_URI": f"http://127.0.0.1:{api_port}",
+            "API_PORT": str(api_port),
+        }
+        for name, argv in app_processes(api_port, ws_port):
+            proc = ManagedProcess.start(name, argv, log_dir=LOG_DIR, env=app_env)
+            stack.keep(proc)
+        wait_until(lambda: port_open("127.0.0.1", api_port), timeout=60, what="gunicorn")
+        wait_until(lambda: port_open("127.0.0.1", ws_port), timeout=60, what="uvicorn")
+        print_banner(settings, api_port, ws_port, ui_port)
+        return supervise(stack, lambda: stopping)
+    finally:
+        stack.stop()
+        say("stopped everything this command started")
+
+
+def deploy_contracts(settings):  # type: ignore[no-untyped-def]
+    """Deploy the contracts, or find them if this chain already has the current build."""
+    from exchange.chain import deploy
+
+    deployment = deploy.ensure_local_deployment(settings.CHAIN_RPC_URL, VAR / "deployment.json")
+    say(f"contracts: {deployment.describe()}")
+    return deployment
+
+
+def app_processes(api_port: int, ws_port: int) -> list[tuple[str, list[str]]]:
+    processes = [
+        ("gunicorn", [str(BIN / "gunicorn"), "exchange.wsgi", "-b", f"127.0.0.1:{api_port}",
+                      "-w", "2", "--access-logfile", "-"]),
+        ("uvicorn", [str(BIN / "uvicorn"), "exchange.asgi:application", "--host", "127.0.0.1",
+                     "--port", str(ws_port)]),
+    ]  # fmt: skip
+    for name in ("matching", "temporal"):
+        if (REPO / "workers" / f"{name}.py").exists():
+            processes.append((f"{name}-worker", [sys.executable, "-m", f"workers.{name}"]))
+    if os.environ.get("DEMO_MARKET_MAKER", "1") != "0":
+        processes.append(("demo-market-maker", [sys.executable, "-m", "exchange.devstack.demo"]))
+    return processes
+
+
+def print_banner(settings, api_port: int, ws_port: int, ui_port: int) -> None:  # type: ignore[no-untyped-def]
+    api = f"http://127.0.0.1:{api_port}"
+    user = os.environ.get("DEMO_ADMIN_USER", "admin")
+    password = os.environ.get("DEMO_ADMIN_PASSWORD", "clearway-admin")
+    lines = [
+        "Clearway is running. Ctrl-C stops everything this command started.",
+        "",
+        f"  REST API       {api}/api/v1/",
+        f"  API docs       {api}/api/docs/   (schema: {api}/api/schema/)",
+        f"  Admin          {api}/admin/      user {user} / password {password}",
+        f"  Websockets     ws://127.0.0.1:{ws_port}/ws/v1/",
+        f"  Temporal UI    http://127.0.0.1:{ui_port}/",
+        f"  Metrics        {api}/metrics",
+        f"  Health         {api}/healthz   readiness {api}/readyz",
+        f"  Chain RPC      {settings.CHAIN_RPC_URL} (chain id {settings.CHAIN_ID})",
+        f"  Logs           {LOG_DIR}/",
+    ]
+    width = max(len(line) for line in lines) + 4
+    print("=" * width)
+    for line in lines:
+        print(f"  {line}")
+    print("=" * width, flush=True)
+
+
+def supervise(stack: Stack, stopping: Callable[[], bool]) -> int:
+    while not stopping():
+        for proc in stack.procs:
+            if not proc.alive:
+                say(f"{proc.name} exited with code {proc.popen.returncode}; see {proc.log_path}")
+                return 1
+        time.sleep(0.5)
+    say("Ctrl-C received")
+    return 0
+
+
+def test(pytest_args: list[str]) -> int:
+    settings = _settings()
+    stack = Stack()
+    try:
+        ensure_base_services(stack, settings)
+        say("running the test suite")
+        env = {**os.environ, "CLEARWAY_ENV": "test"}
+        return subprocess.run(
+            [sys.executable, "-m", "pytest", *pytest_args], cwd=REPO, env=env
+        ).returncode
+    finally:
+        stack.stop()

@@ -1,0 +1,231 @@
+"""Clearway settings: the one place that reads the environment (see README for the variables)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from exchange.envvars import ConfigError, Env
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+env = Env()
+
+CLEARWAY_ENV = env.choice("CLEARWAY_ENV", "dev", ("dev", "test", "prod"))
+DEBUG = env.bool("DEBUG", CLEARWAY_ENV == "dev")
+
+if CLEARWAY_ENV == "prod":
+    SECRET_KEY = env.str("SECRET_KEY")
+    if len(SECRET_KEY) < 32:
+        raise ConfigError("SECRET_KEY", "must be at least 32 characters outside dev")
+else:
+    # A fixed key keeps dev sessions and tokens valid across restarts; it is never used in prod.
+    SECRET_KEY = env.str("SECRET_KEY", "dev-only-insecure-key-do-not-use-in-production-0000")
+
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
+CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", [])
+CSRF_TRUSTED_ORIGINS = CORS_ALLOWED_ORIGINS
+
+DATABASES = {
+    "default": env.database("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/clearway"),
+}
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", 60, minimum=0)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DATABASES["default"]["OPTIONS"] = {"connect_timeout": 5}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = env.url("REDIS_URL", "redis://127.0.0.1:6379/0", ("redis", "rediss"))
+TEMPORAL_ADDRESS = env.host_port("TEMPORAL_ADDRESS", "127.0.0.1:7233")
+TEMPORAL_NAMESPACE = env.str("TEMPORAL_NAMESPACE", "default")
+TEMPORAL_TASK_QUEUE = env.str("TEMPORAL_TASK_QUEUE", "clearway")
+TEMPORAL_UI_URL = env.url("TEMPORAL_UI_URL", "http://127.0.0.1:8233", ("http", "https"))
+CHAIN_RPC_URL = env.url("CHAIN_RPC_URL", "http://127.0.0.1:8545", ("http", "https", "ws", "wss"))
+CHAIN_ID = env.int("CHAIN_ID", 31337, minimum=1)
+# Sign-in with Ethereum: the domain and URI a trader's wallet must name in the message it signs.
+SIWE_DOMAIN = env.str("SIWE_DOMAIN", "127.0.0.1:8000")
+SIWE_URI = env.url("SIWE_URI", "http://127.0.0.1:8000", ("http", "https"))
+# The vault (settlement) contract: the EIP-712 domain's verifyingContract. `make run` sets it
+# from the deployment it makes; empty means "not configured" and order endpoints answer 503.
+VAULT_ADDRESS = env.str("VAULT_ADDRESS", "")
+if VAULT_ADDRESS and not (len(VAULT_ADDRESS) == 42 and VAULT_ADDRESS.startswith("0x")):
+    raise ConfigError(
+        "VAULT_ADDRESS", f"expected a 0x-prefixed 20-byte address, got {VAULT_ADDRESS!r}"
+    )
+# The longest an order may live: its signed expiry must be within this many seconds from now.
+ORDER_MAX_LIFETIME_SECONDS = env.int("ORDER_MAX_LIFETIME_SECONDS", 90 * 24 * 3600, minimum=60)
+# Sign-in endpoints are public and write to the database: a token bucket per client address.
+AUTH_RATE_PER_SECOND = env.int("AUTH_RATE_PER_SECOND", 5, minimum=1)
+AUTH_RATE_BURST = env.int("AUTH_RATE_BURST", 30, minimum=1)
+AUTH_TOKEN_TTL_SECONDS = env.int("AUTH_TOKEN_TTL_SECONDS", 24 * 3600, minimum=60)
+# Websockets: heartbeat interval, and how long a user socket may take to authenticate.
+REALTIME_HEARTBEAT_SECONDS = env.int("REALTIME_HEARTBEAT_SECONDS", 5, minimum=1)
+REALTIME_AUTH_TIMEOUT_SECONDS = env.int("REALTIME_AUTH_TIMEOUT_SECONDS", 10, minimum=1)
+# Temporal workers: workflow ids may carry a prefix so several stacks can share one namespace.
+TEMPORAL_WORKFLOW_ID_PREFIX = env.raw("TEMPORAL_WORKFLOW_ID_PREFIX") or ""
+TEMPORAL_METRICS_ADDR = env.str("TEMPORAL_METRICS_ADDR", "127.0.0.1")
+TEMPORAL_METRICS_PORT = env.int("TEMPORAL_METRICS_PORT", 9464, minimum=0)
+TEMPORAL_ACTIVITY_THREADS = env.int("TEMPORAL_ACTIVITY_THREADS", 8, minimum=1)
+TEMPORAL_STICKY_TIMEOUT_SECONDS = env.seconds("TEMPORAL_STICKY_TIMEOUT_SECONDS", 5, minimum=1)
+
+# The chain: how deep a block must be before its deposits count or a batch/payout is final,
+# how the chain watcher scans, and the operator that signs settlement and payouts.
+CONFIRMATION_DEPTH = env.int("CONFIRMATION_DEPTH", 1, minimum=1)
+CHAIN_POLL_SECONDS = env.seconds("CHAIN_POLL_SECONDS", 1, minimum=0.05)
+CHAIN_SCAN_MAX_BLOCKS = env.int("CHAIN_SCAN_MAX_BLOCKS", 500, minimum=1)
+CHAIN_KEEP_BLOCKS = env.int("CHAIN_KEEP_BLOCKS", 1000, minimum=1)
+CHAIN_RPC_TIMEOUT = env.seconds("CHAIN_RPC_TIMEOUT", 10, minimum=0.1)
+CHAIN_DEPLOYMENT_FILE = env.str(
+    "CHAIN_DEPLOYMENT_FILE",
+    str(Path(env.str("CLEARWAY_VAR_DIR", str(BASE_DIR / "var"))) / "deployment.json"),
+)
+# Unset (None): taken from the deployment file, like the operator address.
+VAULT_DEPLOYED_BLOCK = (
+    env.int("VAULT_DEPLOYED_BLOCK", 0, minimum=0) if env.raw("VAULT_DEPLOYED_BLOCK") else None
+)
+SETTLEMENT_OPERATOR_ADDRESS = env.raw("SETTLEMENT_OPERATOR_ADDRESS") or ""
+# A secret: give it as SETTLEMENT_OPERATOR_KEY_FILE in production. Empty: an unlocked node account.
+SETTLEMENT_OPERATOR_KEY = env.raw("SETTLEMENT_OPERATOR_KEY") or ""
+RPC_BREAKER_FAILURES = env.int("RPC_BREAKER_FAILURES", 5, minimum=1)
+RPC_BREAKER_COOLDOWN_SECONDS = env.seconds("RPC_BREAKER_COOLDOWN_SECONDS", 10, minimum=0.1)
+
+# Settlement: a batch is cut when this many trades wait or the oldest has waited this long.
+SETTLEMENT_BATCH_MAX_TRADES = env.int("SETTLEMENT_BATCH_MAX_TRADES", 1000, minimum=1)
+SETTLEMENT_BATCH_MAX_SECONDS = env.seconds("SETTLEMENT_BATCH_MAX_SECONDS", 2, minimum=0.1)
+SETTLEMENT_CUT_WAIT_SECONDS = env.seconds("SETTLEMENT_CUT_WAIT_SECONDS", 5, minimum=0.1)
+SETTLEMENT_CUT_POLL_SECONDS = env.seconds("SETTLEMENT_CUT_POLL_SECONDS", 0.1, minimum=0.01)
+SETTLEMENT_MAX_TRADE_ATTEMPTS = env.int("SETTLEMENT_MAX_TRADE_ATTEMPTS", 3, minimum=1)
+SETTLEMENT_RECEIPT_TIMEOUT = env.seconds("SETTLEMENT_RECEIPT_TIMEOUT", 60, minimum=1)
+
+# Withdrawals.
+WITHDRAWAL_APPROVAL_TIMEOUT_SECONDS = env.int(
+    "WITHDRAWAL_APPROVAL_TIMEOUT_SECONDS", 72 * 3600, minimum=1
+)
+WITHDRAWAL_POLL_SECONDS = env.seconds("WITHDRAWAL_POLL_SECONDS", 2, minimum=0.05)
+WITHDRAWAL_UNFUNDED_TIMEOUT_SECONDS = env.int(
+    "WITHDRAWAL_UNFUNDED_TIMEOUT_SECONDS", 3600, minimum=1
+)
+WITHDRAWAL_HEARTBEAT_TIMEOUT_SECONDS = env.seconds(
+    "WITHDRAWAL_HEARTBEAT_TIMEOUT_SECONDS", 10, minimum=1
+)
+WITHDRAWAL_ADDRESS_COOLING_OFF_SECONDS = env.int(
+    "WITHDRAWAL_ADDRESS_COOLING_OFF_SECONDS", 24 * 3600, minimum=0
+)
+WITHDRAWAL_ALLOWLIST_REQUIRED = env.bool("WITHDRAWAL_ALLOWLIST_REQUIRED", False)
+
+# Seconds each /readyz dependency check may take before it counts as down.
+READINESS_TIMEOUT = env.int("READINESS_TIMEOUT", 2, minimum=1)
+
+INSTALLED_APPS = [
+    "django_prometheus",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "corsheaders",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "channels",
+    "exchange.ops",
+    "exchange.markets",
+    "exchange.accounts",
+    "exchange.ledger",
+    "exchange.trading",
+    "exchange.risk",
+    "exchange.custody",
+    "exchange.withdrawals",
+]
+
+MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
+]
+
+ROOT_URLCONF = "exchange.urls"
+WSGI_APPLICATION = "exchange.wsgi.application"
+ASGI_APPLICATION = "exchange.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        # No socket timeout: channels-redis blocks reading for up to 5 s, and redis-py 8's own
+        # 5 s default would kill every idle consumer (channels_redis#422).
+        "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": None}]},
+    },
+}
+
+REST_FRAMEWORK = {
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "exchange.errors.exception_handler",
+    # Secure by default: a view is for signed-in traders unless it says otherwise.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "exchange.accounts.authentication.BearerTokenAuthentication"
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["exchange.accounts.permissions.IsTrader"],
+    "UNAUTHENTICATED_USER": None,
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Clearway API",
+    "DESCRIPTION": (
+        "Hybrid exchange: wallet-signed orders matched off-chain, settled on-chain in batches. "
+        "Every error body is {code, message, extra}; codes are listed on each operation."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # The schema and docs are public, unlike the API's default (signed-in traders).
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    # Serve Swagger UI from the installed sidecar package: no CDN at run time.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "var" / "static"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}

@@ -1,0 +1,18 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+urlpatterns = [
+    path("", include("exchange.ops.urls")),
+    path("admin/", admin.site.urls),
+    path("api/v1/", include("exchange.accounts.urls")),
+    path("api/v1/", include("exchange.ledger.urls")),
+    path("api/v1/", include("exchange.markets.urls")),
+    path("api/v1/", include("exchange.trading.urls")),
+    path("api/v1/", include("exchange.risk.urls")),
+    path("api/v1/", include("exchange.custody.urls")),
+    path("api/v1/", include("exchange.withdrawals.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("", include("django_prometheus.urls")),
+]

@@ -1,0 +1,146 @@
+"""`make run`'s engine, end to end on private ports: everything comes up and answers, Ctrl-C
+stops every process it started, and a second run on busy ports says so clearly."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import requests
+from eth_account import Account as EthAccount
+
+from exchange.client import ClearwayClient
+from exchange.devstack.procs import REPO, free_port, port_open
+
+
+@pytest.fixture
+def run_env(tmp_path) -> Iterator[dict[str, str]]:
+    ports = {name: free_port() for name in ("temporal", "ui", "chain", "api", "ws", "metrics")}
+    database = f"clearway_run_{uuid.uuid4().hex[:8]}"
+    env = {
+        **os.environ,
+        "CLEARWAY_VAR_DIR": str(tmp_path / "var"),
+        "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{database}",
+        "TEMPORAL_ADDRESS": f"127.0.0.1:{ports['temporal']}",
+        "TEMPORAL_UI_URL": f"http://127.0.0.1:{ports['ui']}",
+        "CHAIN_RPC_URL": f"http://127.0.0.1:{ports['chain']}",
+        "API_PORT": str(ports["api"]),
+        "WS_PORT": str(ports["ws"]),
+        "MATCHING_METRICS_PORT": str(ports["metrics"]),
+        "PYTHONUNBUFFERED": "1",
+    }
+    env["_PORTS"] = ",".join(str(p) for p in ports.values())
+    yield env
+    import psycopg
+
+    with psycopg.connect("postgres://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+
+def start(env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "exchange.devstack", "run"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,  # like a terminal: Ctrl-C goes to the whole foreground group
+    )
+
+
+def read_until(proc: subprocess.Popen[str], marker: str, timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    seen = []
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        seen.append(line)
+        if marker in line:
+            return "".join(seen)
+    pytest.fail(f"{marker!r} not printed in {timeout}s; output:\n{''.join(seen)}")
+
+
+def _confirmed_trades(database_url: str) -> int:
+    import psycopg
+
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM trading_trade WHERE settlement_status = 'confirmed'"
+        ).fetchone()
+    return row[0]
+
+
+def _get_text(url: str) -> str:
+    try:
+        return requests.get(url, timeout=5).text
+    except requests.RequestException:
+        return ""
+
+
+def test_run_brings_everything_up_and_ctrl_c_stops_it(run_env: dict[str, str]) -> None:
+    ports = [int(p) for p in run_env["_PORTS"].split(",")]
+    proc = start(run_env)
+    try:
+        output = read_until(proc, "Logs ", timeout=180)
+        api = f"http://127.0.0.1:{run_env['API_PORT']}"
+        for url in ("/api/v1/", "/api/docs/", "/admin/", "/metrics", "/healthz"):
+            assert url.rstrip("/") in output
+        ready = requests.get(f"{api}/readyz", timeout=15)
+        assert ready.status_code == 200, ready.text
+        assert ready.json()["failing"] == []
+        assert requests.get(run_env["TEMPORAL_UI_URL"], timeout=10).status_code == 200
+        assert requests.get(f"{api}/api/docs/", timeout=10).status_code == 200
+        assert "django_http_requests" in requests.get(f"{api}/metrics", timeout=10).text
+        assert requests.get(f"{api}/admin/login/", timeout=10).status_code == 200
+
+        # The demo market is live and a wallet can sign in and sign against the deployment.
+        trader = ClearwayClient(api, private_key=EthAccount.create().key)
+        assert [m["symbol"] for m in trader.markets()] == ["WETH-USDC"]
+        trader.login()
+        assert trader.eip712()["domain"]["verifyingContract"].startswith("0x")
+        assert trader.balances() == []
+        # The matching worker claims the demo market (it may take a poll interval to start).
+        owned = 'clearway_matching_owned{market="WETH-USDC"} 1.0'
+        metrics_url = f"http://127.0.0.1:{run_env['MATCHING_METRICS_PORT']}/"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and owned not in _get_text(metrics_url):
+            time.sleep(0.5)
+        assert owned in _get_text(metrics_url)
+
+        # The demo market maker deposits for real, trades, and settlement confirms its trades
+        # on the local chain.
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and not _confirmed_trades(run_env["DATABASE_URL"]):
+            time.sleep(2)
+        assert _confirmed_trades(run_env["DATABASE_URL"]) > 0
+        book = requests.get(f"{api}/api/v1/markets/WETH-USDC/book", timeout=10).json()
+        assert book["bids"] and book["asks"]
+
+        # Running it again while the first is up must refuse clearly, touching nothing.
+        second = subprocess.run(
+            [sys.executable, "-m", "exchange.devstack", "run"],
+            cwd=REPO, env=run_env, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert second.returncode == 1
+        assert f"port {run_env['API_PORT']} (REST API) is already in use" in second.stdout
+        assert requests.get(f"{api}/healthz", timeout=10).status_code == 200
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        rest, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, rest
+    assert "stopped everything this command started" in rest
+    still_open = [port for port in ports if port_open("127.0.0.1", port)]
+    assert still_open == []
+    # Temporal and anvil name their state files (under the private var dir) on the command line.
+    leftover = subprocess.run(
+        ["pgrep", "-af", run_env["CLEARWAY_VAR_DIR"]], capture_output=True, text=True
+    )
+    assert leftover.stdout == ""

@@ -1,0 +1,115 @@
+"""Configuration: defaults work locally, and a bad value stops start-up naming the variable."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from exchange.devstack.procs import REPO
+from exchange.envvars import ConfigError, Env
+
+
+def boot(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Load the settings in a fresh interpreter, as a server process would at start-up."""
+    clean = {k: v for k, v in os.environ.items() if k not in _VARIABLES}
+    return subprocess.run(
+        [sys.executable, "-c", "import django; django.setup(); print('booted')"],
+        env={**clean, "DJANGO_SETTINGS_MODULE": "exchange.settings", **env},
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+_VARIABLES = {
+    "CLEARWAY_ENV", "DEBUG", "SECRET_KEY", "SECRET_KEY_FILE", "DATABASE_URL", "REDIS_URL",
+    "TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "CHAIN_RPC_URL", "CHAIN_ID", "ALLOWED_HOSTS",
+    "CORS_ALLOWED_ORIGINS", "CHAIN_POLL_SECONDS", "SETTLEMENT_BATCH_MAX_SECONDS",
+    "CONFIRMATION_DEPTH", "VAULT_ADDRESS",
+}  # fmt: skip
+
+
+def test_defaults_boot_locally() -> None:
+    result = boot({})
+    assert result.returncode == 0, result.stderr
+    assert "booted" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("DATABASE_URL", "mysql://root@localhost/clearway"),
+        ("DATABASE_URL", "postgres://127.0.0.1:5432/"),
+        ("REDIS_URL", "127.0.0.1:6379"),
+        ("TEMPORAL_ADDRESS", "localhost"),
+        ("TEMPORAL_ADDRESS", "localhost:99999"),
+        ("CHAIN_RPC_URL", "ftp://127.0.0.1:8545"),
+        ("CHAIN_ID", "mainnet"),
+        ("CHAIN_ID", "0"),
+        ("DEBUG", "maybe"),
+        ("CLEARWAY_ENV", "staging"),
+        ("CHAIN_POLL_SECONDS", "fast"),
+        ("SETTLEMENT_BATCH_MAX_SECONDS", "-1"),
+        ("CONFIRMATION_DEPTH", "0"),
+        ("VAULT_ADDRESS", "0x1234"),
+    ],
+)
+def test_bad_value_fails_start_up_naming_the_variable(variable: str, value: str) -> None:
+    result = boot({variable: value})
+    assert result.returncode != 0
+    assert f"configuration error in {variable}" in result.stderr
+
+
+def test_prod_requires_a_secret_key() -> None:
+    result = boot({"CLEARWAY_ENV": "prod"})
+    assert result.returncode != 0
+    assert "configuration error in SECRET_KEY: is required" in result.stderr
+
+    short = boot({"CLEARWAY_ENV": "prod", "SECRET_KEY": "short"})
+    assert "configuration error in SECRET_KEY: must be at least 32" in short.stderr
+
+    ok = boot({"CLEARWAY_ENV": "prod", "SECRET_KEY": "x" * 40, "ALLOWED_HOSTS": "ex.example"})
+    assert ok.returncode == 0, ok.stderr
+
+
+def test_secret_from_file(tmp_path) -> None:
+    secret = tmp_path / "secret"
+    secret.write_text("s" * 40 + "\n")
+    env = Env({"SECRET_KEY_FILE": str(secret)})
+    assert env.str("SECRET_KEY") == "s" * 40
+
+    with pytest.raises(ConfigError, match="not both"):
+        Env({"SECRET_KEY": "a", "SECRET_KEY_FILE": str(secret)}).str("SECRET_KEY")
+    with pytest.raises(ConfigError, match="SECRET_KEY_FILE: cannot read"):
+        Env({"SECRET_KEY_FILE": str(tmp_path / "missing")}).str("SECRET_KEY")
+
+
+def test_database_url_parsing() -> None:
+    env = Env({"DATABASE_URL": "postgresql://trader:p%40ss@db.internal:6543/exch"})
+    assert env.database("DATABASE_URL", "postgres://x@y/z") == {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": "exch",
+        "USER": "trader",
+        "PASSWORD": "p@ss",
+        "HOST": "db.internal",
+        "PORT": "6543",
+    }
+
+
+def test_lists_and_bools() -> None:
+    env = Env({"ALLOWED_HOSTS": " a.example, b.example ,,", "DEBUG": "Off"})
+    assert env.list("ALLOWED_HOSTS", []) == ["a.example", "b.example"]
+    assert env.bool("DEBUG", True) is False
+    assert env.int("MISSING", 7, minimum=1) == 7
+
+
+def test_seconds_are_durations_not_money() -> None:
+    env = Env({"POLL": "0.25", "BAD": "inf"})
+    assert env.seconds("POLL", 1.0) == 0.25
+    assert env.seconds("MISSING", 2.0) == 2.0
+    with pytest.raises(ConfigError, match="BAD"):
+        env.seconds("BAD", 1.0)

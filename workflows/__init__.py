@@ -1,0 +1,1 @@
+"""Temporal workflows and activities, one package per flow."""
