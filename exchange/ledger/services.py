@@ -1,0 +1,518 @@
+"""Ledger writes: the only code that changes a Balance.
+
+``post_entry`` posts one journal entry; ``post_entries`` posts many in one transaction with a
+constant number of statements (the matching worker's micro-batches). Both share one code path:
+
+1. validate in Python (known kind, non-zero integer lines, zero sum per asset);
+2. insert the entries with ``ON CONFLICT (kind, reference) DO NOTHING``: an entry that already
+   exists is skipped (idempotency), after checking it was posted with the same lines;
+3. lock every touched balance once, ``ORDER BY account_id, asset_id ... FOR UPDATE``, creating
+   missing rows first with ``ON CONFLICT DO NOTHING``. Every transaction locks in the same order,
+   so concurrent postings wait for each other but never deadlock;
+4. replay the entries in order against the locked values, refusing (InsufficientFunds) the batch
+   if any entry would take a guarded bucket below zero after it is applied. The outcome is what
+   posting the entries one by one would give, except that a refusal applies none of them;
+5. one UPDATE ... FROM unnest(...) applies the net delta per balance, one INSERT ... SELECT FROM
+   unnest(...) writes the lines.
+
+Arrays (``unnest``) rather than VALUES lists keep each statement's text constant and its
+parameter count at a handful, whatever the batch size.
+
+Callers that post several entries in one outer transaction should pass them to one
+``post_entries`` call: separate calls lock separately, and two such transactions touching the
+same balances in different orders could deadlock.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from django.db import connection, transaction
+
+from exchange.accounts.models import SYSTEM_DEPOSITS, SYSTEM_FEES, SYSTEM_WITHDRAWALS, Account
+from exchange.accounts.services import system_account
+from exchange.ledger.errors import (
+    InsufficientFunds,
+    InvalidEntry,
+    ReferenceConflict,
+    UnbalancedEntry,
+)
+from exchange.ledger.models import Balance, Bucket, JournalEntry, JournalLine
+from exchange.markets.models import Asset
+
+# System accounts that, like traders, can never hold less than nothing. Only system:deposits
+# goes negative (it is the other side of every deposit); the DB constraint exempts all system
+# rows, so these are guarded here and by ledger_check.
+NON_NEGATIVE_SYSTEM_ACCOUNTS = (SYSTEM_FEES, SYSTEM_WITHDRAWALS)
+
+MAX_REFERENCE_LENGTH = 128
+_MAX_ABS_AMOUNT = 10**78 - 1  # NUMERIC(78, 0)
+
+Key = tuple[int, int]  # (account_id, asset_id)
+
+_KINDS = frozenset(JournalEntry.Kind.values)
+_BUCKETS = frozenset(Bucket.values)
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """One leg of an entry: a signed amount (base units) into an account's asset bucket."""
+
+    account_id: int
+    asset_id: int
+    amount: int
+    bucket: str = Bucket.AVAILABLE
+
+
+@dataclass(frozen=True, slots=True)
+class NewEntry:
+    kind: str
+    reference: str
+    lines: Sequence[Line]
+    metadata: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PostedEntry:
+    kind: str
+    reference: str
+    entry_id: int
+    created: bool  # False: (kind, reference) was already posted; nothing was applied again
+
+
+@transaction.atomic
+def post_entry(
+    *,
+    kind: str,
+    reference: str,
+    lines: Sequence[Line],
+    metadata: Mapping[str, Any] | None = None,
+) -> JournalEntry:
+    """Post one entry; posting the same (kind, reference) again returns the existing entry.
+
+    Raises InvalidEntry / UnbalancedEntry (bad lines), InsufficientFunds (a trader or fee bucket
+    would go negative) or ReferenceConflict (same key, different lines). Nothing is applied then.
+    """
+    entry = NewEntry(kind=kind, reference=reference, lines=lines, metadata=metadata)
+    [posted], created = _post([entry])
+    if not posted.created:
+        return JournalEntry.objects.get(pk=posted.entry_id)
+    return created[0]
+
+
+@transaction.atomic
+def post_entries(entries: Sequence[NewEntry]) -> list[PostedEntry]:
+    """Post many entries in one transaction; one PostedEntry per input entry, in order.
+
+    Entries whose (kind, reference) already exists (in the database or earlier in the batch)
+    are skipped with ``created=False``. All-or-nothing: any error applies none of the entries.
+    """
+    posted, _ = _post(entries)
+    return posted
+
+
+def _post(entries: Sequence[NewEntry]) -> tuple[list[PostedEntry], list[JournalEntry]]:
+    """post_entries, plus model instances of the created entries (built, not re-read)."""
+    if not entries:
+        return [], []
+    signatures = [_validate(entry) for entry in entries]
+
+    first: dict[tuple[str, str], int] = {}
+    for index, entry in enumerate(entries):
+        key = (entry.kind, entry.reference)
+        if key not in first:
+            first[key] = index
+        elif signatures[first[key]] != signatures[index]:
+            raise _conflict(entry)
+    unique = [entries[index] for index in first.values()]
+
+    with _cursor() as cursor:
+        inserted = _insert_entries(cursor, unique)
+        existing_keys = [key for key in first if key not in inserted]
+        existing = _existing_entries(cursor, existing_keys) if existing_keys else {}
+        for key in existing_keys:
+            _, signature = existing.get(key, (None, None))
+            if signature != signatures[first[key]]:
+                raise _conflict(entries[first[key]])
+
+        new = [entry for entry in unique if (entry.kind, entry.reference) in inserted]
+        if new:
+            keys = sorted({(line.account_id, line.asset_id) for e in new for line in e.lines})
+            positions = _lock_positions(cursor, keys)
+            _replay(new, positions)
+            _apply(cursor, positions)
+            _insert_lines(cursor, new, inserted)
+
+    ids = {key: row[0] for key, row in inserted.items()}
+    ids.update({key: row[0] for key, row in existing.items()})
+    results = []
+    seen: set[tuple[str, str]] = set()
+    for entry in entries:
+        key = (entry.kind, entry.reference)
+        created = key in inserted and key not in seen
+        seen.add(key)
+        results.append(PostedEntry(entry.kind, entry.reference, ids[key], created))
+    instances = []
+    for entry in new:
+        entry_id, created_at = inserted[(entry.kind, entry.reference)]
+        instance = JournalEntry(
+            id=entry_id,
+            kind=entry.kind,
+            reference=entry.reference,
+            metadata=dict(entry.metadata) if entry.metadata is not None else None,
+            created_at=created_at,
+        )
+        instance._state.adding = False
+        instance._state.db = connection.alias
+        instances.append(instance)
+    return results, instances
+
+
+def credit_deposit(
+    *,
+    account: Account,
+    asset: Asset,
+    amount: int,
+    reference: str,
+    metadata: Mapping[str, Any] | None = None,
+) -> JournalEntry:
+    """Credit a confirmed deposit to a trader's available balance, funded by system:deposits."""
+    _require_positive(amount)
+    deposits = system_account(SYSTEM_DEPOSITS)
+    return post_entry(
+        kind=JournalEntry.Kind.DEPOSIT,
+        reference=reference,
+        lines=[Line(deposits.pk, asset.pk, -amount), Line(account.pk, asset.pk, amount)],
+        metadata=metadata,
+    )
+
+
+def hold(
+    *,
+    account: Account,
+    asset: Asset,
+    amount: int,
+    reference: str,
+    metadata: Mapping[str, Any] | None = None,
+) -> JournalEntry:
+    """Move ``amount`` from available to held (an open order, a pending withdrawal)."""
+    _require_positive(amount)
+    return post_entry(
+        kind=JournalEntry.Kind.HOLD,
+        reference=reference,
+        lines=[
+            Line(account.pk, asset.pk, -amount, Bucket.AVAILABLE),
+            Line(account.pk, asset.pk, amount, Bucket.HELD),
+        ],
+        metadata=metadata,
+    )
+
+
+def release(
+    *,
+    account: Account,
+    asset: Asset,
+    amount: int,
+    reference: str,
+    metadata: Mapping[str, Any] | None = None,
+) -> JournalEntry:
+    """Move ``amount`` from held back to available (a cancel, an expired or refused withdrawal)."""
+    _require_positive(amount)
+    return post_entry(
+        kind=JournalEntry.Kind.RELEASE,
+        reference=reference,
+        lines=[
+            Line(account.pk, asset.pk, -amount, Bucket.HELD),
+            Line(account.pk, asset.pk, amount, Bucket.AVAILABLE),
+        ],
+        metadata=metadata,
+    )
+
+
+def pay_withdrawal(
+    *,
+    account: Account,
+    asset: Asset,
+    amount: int,
+    reference: str,
+    metadata: Mapping[str, Any] | None = None,
+) -> JournalEntry:
+    """Consume a held amount for a withdrawal paid on-chain, into system:withdrawals."""
+    _require_positive(amount)
+    withdrawals = system_account(SYSTEM_WITHDRAWALS)
+    return post_entry(
+        kind=JournalEntry.Kind.WITHDRAWAL,
+        reference=reference,
+        lines=[
+            Line(account.pk, asset.pk, -amount, Bucket.HELD),
+            Line(withdrawals.pk, asset.pk, amount, Bucket.AVAILABLE),
+        ],
+        metadata=metadata,
+    )
+
+
+# --- validation -------------------------------------------------------------------------------
+
+
+def _require_positive(amount: int) -> None:
+    if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
+        raise InvalidEntry("The amount must be a positive integer of base units.")
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _validate(entry: NewEntry) -> Counter[tuple[int, int, str, int]]:
+    """Check one entry; return its lines as a multiset (to compare with an existing entry)."""
+    where = {"kind": entry.kind, "reference": entry.reference}
+    if entry.kind not in _KINDS:
+        raise InvalidEntry(f"Unknown entry kind {entry.kind!r}.", extra=where)
+    if not isinstance(entry.reference, str) or not 0 < len(entry.reference) <= MAX_REFERENCE_LENGTH:
+        raise InvalidEntry(
+            f"The reference must be 1 to {MAX_REFERENCE_LENGTH} characters.", extra=where
+        )
+    if not entry.lines:
+        raise InvalidEntry("An entry needs lines.", extra=where)
+    sums: dict[int, int] = {}
+    for line in entry.lines:
+        if not isinstance(line, Line):
+            raise InvalidEntry("Lines must be ledger Line objects.", extra=where)
+        if not (_is_int(line.account_id) and _is_int(line.asset_id) and _is_int(line.amount)):
+            raise InvalidEntry("Line ids and amounts must be integers.", extra=where)
+        if line.amount == 0 or abs(line.amount) > _MAX_ABS_AMOUNT:
+            raise InvalidEntry("Line amounts must be non-zero and fit NUMERIC(78).", extra=where)
+        if line.bucket not in _BUCKETS:
+            raise InvalidEntry(f"Unknown bucket {line.bucket!r}.", extra=where)
+        sums[line.asset_id] = sums.get(line.asset_id, 0) + line.amount
+    unbalanced = {asset_id: total for asset_id, total in sums.items() if total}
+    if unbalanced:
+        raise UnbalancedEntry(
+            "The lines of an entry must sum to zero for each asset.",
+            extra={**where, "sums": {str(k): str(v) for k, v in unbalanced.items()}},
+        )
+    if entry.metadata is not None and not isinstance(entry.metadata, Mapping):
+        raise InvalidEntry("Metadata must be a mapping.", extra=where)
+    return Counter(
+        (line.account_id, line.asset_id, str(line.bucket), line.amount) for line in entry.lines
+    )
+
+
+def _conflict(entry: NewEntry) -> ReferenceConflict:
+    return ReferenceConflict(
+        "This (kind, reference) was already posted with different lines.",
+        extra={"kind": entry.kind, "reference": entry.reference},
+    )
+
+
+# --- SQL --------------------------------------------------------------------------------------
+
+
+@contextmanager
+def _cursor() -> Iterator[psycopg.Cursor]:
+    """A server-side-binding cursor on Django's connection, in the current transaction.
+
+    Django's psycopg backend binds parameters client-side, quoting every array element into the
+    SQL text; for a batch's arrays that quoting cost more than the statements' execution.
+    Errors are still raised as django.db errors.
+    """
+    connection.ensure_connection()
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        yield cursor
+
+
+_ENTRY = JournalEntry._meta.db_table
+_LINE = JournalLine._meta.db_table
+_BALANCE = Balance._meta.db_table
+_ACCOUNT = Account._meta.db_table
+_ASSET = Asset._meta.db_table
+
+_INSERT_ENTRIES = f"""
+    INSERT INTO {_ENTRY} (kind, reference, metadata, created_at)
+    SELECT e.kind, e.reference, e.metadata::jsonb, now()
+    FROM unnest(%b::text[], %b::text[], %b::text[]) AS e(kind, reference, metadata)
+    ORDER BY e.kind, e.reference
+    ON CONFLICT (kind, reference) DO NOTHING
+    RETURNING id, kind, reference, created_at
+"""
+
+_EXISTING_LINES = f"""
+    SELECT e.kind, e.reference, e.id, l.account_id, l.asset_id, l.bucket, l.amount
+    FROM {_ENTRY} e
+    JOIN unnest(%b::text[], %b::text[]) AS k(kind, reference)
+      ON e.kind = k.kind AND e.reference = k.reference
+    JOIN {_LINE} l ON l.entry_id = e.id
+"""
+
+# Sorting before locking makes the lock order deterministic (PostgreSQL locks rows as they leave
+# the sort). "guarded" marks balances that must never go negative.
+_LOCK_BALANCES = f"""
+    SELECT b.id, b.account_id, b.asset_id, b.available, b.held,
+           (NOT b.is_system OR a.address = ANY(%b::text[])) AS guarded
+    FROM {_BALANCE} b
+    JOIN {_ACCOUNT} a ON a.id = b.account_id
+    JOIN unnest(%b::bigint[], %b::bigint[]) AS k(account_id, asset_id)
+      ON b.account_id = k.account_id AND b.asset_id = k.asset_id
+    ORDER BY b.account_id, b.asset_id
+    FOR UPDATE OF b
+"""
+
+_CREATE_BALANCES = f"""
+    INSERT INTO {_BALANCE} (account_id, asset_id, available, held, is_system, updated_at)
+    SELECT k.account_id, k.asset_id, 0, 0, a.kind = %b, now()
+    FROM unnest(%b::bigint[], %b::bigint[]) AS k(account_id, asset_id)
+    JOIN {_ACCOUNT} a ON a.id = k.account_id
+    JOIN {_ASSET} s ON s.id = k.asset_id
+    ORDER BY k.account_id, k.asset_id
+    ON CONFLICT (account_id, asset_id) DO NOTHING
+"""
+
+_UPDATE_BALANCES = f"""
+    UPDATE {_BALANCE} AS b
+    SET available = b.available + d.available, held = b.held + d.held, updated_at = now()
+    FROM unnest(%b::bigint[], %b::numeric[], %b::numeric[]) AS d(id, available, held)
+    WHERE b.id = d.id
+"""
+
+_INSERT_LINES = f"""
+    INSERT INTO {_LINE} (entry_id, account_id, asset_id, bucket, amount)
+    SELECT * FROM unnest(%b::bigint[], %b::bigint[], %b::bigint[], %b::text[], %b::numeric[])
+"""
+
+
+def _insert_entries(cursor: Any, entries: list[NewEntry]) -> dict[tuple[str, str], tuple]:
+    metadata = []
+    for entry in entries:
+        if entry.metadata is None:
+            metadata.append(None)
+            continue
+        try:
+            metadata.append(json.dumps(dict(entry.metadata)))
+        except (TypeError, ValueError):
+            raise InvalidEntry(
+                "Metadata must be JSON-serialisable.",
+                extra={"kind": entry.kind, "reference": entry.reference},
+            ) from None
+    cursor.execute(
+        _INSERT_ENTRIES,
+        [[e.kind for e in entries], [e.reference for e in entries], metadata],
+    )
+    return {(kind, reference): (id_, created_at) for id_, kind, reference, created_at in cursor}
+
+
+def _existing_entries(
+    cursor: Any, keys: list[tuple[str, str]]
+) -> dict[tuple[str, str], tuple[int, Counter]]:
+    cursor.execute(_EXISTING_LINES, [[k for k, _ in keys], [r for _, r in keys]])
+    found: dict[tuple[str, str], tuple[int, Counter]] = {}
+    for kind, reference, entry_id, account_id, asset_id, bucket, amount in cursor:
+        _, signature = found.setdefault((kind, reference), (entry_id, Counter()))
+        signature[(account_id, asset_id, bucket, int(amount))] += 1
+    return found
+
+
+class _Position:
+    __slots__ = ("available", "balance_id", "guarded", "held", "start_available", "start_held")
+
+    def __init__(self, balance_id: int, available: int, held: int, guarded: bool) -> None:
+        self.balance_id = balance_id
+        self.available = self.start_available = available
+        self.held = self.start_held = held
+        self.guarded = guarded
+
+
+def _select_for_update(cursor: Any, keys: list[Key]) -> dict[Key, _Position]:
+    cursor.execute(
+        _LOCK_BALANCES,
+        [list(NON_NEGATIVE_SYSTEM_ACCOUNTS), [k[0] for k in keys], [k[1] for k in keys]],
+    )
+    return {
+        (account_id, asset_id): _Position(id_, int(available), int(held), guarded)
+        for id_, account_id, asset_id, available, held, guarded in cursor
+    }
+
+
+def _lock_positions(cursor: Any, keys: list[Key]) -> dict[Key, _Position]:
+    positions = _select_for_update(cursor, keys)
+    missing = [key for key in keys if key not in positions]
+    if missing:
+        # Rows created here are locked in a second sorted pass. That stays deadlock-free: a
+        # transaction only waits on a row another one inserted after that one finished locking.
+        cursor.execute(
+            _CREATE_BALANCES,
+            [Account.Kind.SYSTEM.value, [k[0] for k in missing], [k[1] for k in missing]],
+        )
+        positions.update(_select_for_update(cursor, missing))
+        unknown = [key for key in missing if key not in positions]
+        if unknown:
+            raise InvalidEntry(
+                "A line names an unknown account or asset.",
+                extra={"positions": [{"account_id": a, "asset_id": s} for a, s in unknown]},
+            )
+    return positions
+
+
+def _replay(entries: list[NewEntry], positions: dict[Key, _Position]) -> None:
+    for entry in entries:
+        touched: dict[tuple[Key, str], int] = {}
+        for line in entry.lines:
+            key = (line.account_id, line.asset_id)
+            position = positions[key]
+            if line.bucket == Bucket.AVAILABLE:
+                position.available += line.amount
+            else:
+                position.held += line.amount
+            touched[(key, line.bucket)] = touched.get((key, line.bucket), 0) + line.amount
+        for (key, bucket), delta in touched.items():
+            position = positions[key]
+            after = position.available if bucket == Bucket.AVAILABLE else position.held
+            if position.guarded and after < 0:
+                raise InsufficientFunds(
+                    f"Insufficient {bucket} balance.",
+                    extra={
+                        "kind": entry.kind,
+                        "reference": entry.reference,
+                        "account_id": key[0],
+                        "asset_id": key[1],
+                        "bucket": str(bucket),
+                        "balance": str(after - delta),
+                        "shortfall": str(-after),
+                    },
+                )
+
+
+def _apply(cursor: Any, positions: dict[Key, _Position]) -> None:
+    changed = [
+        p for p in positions.values() if p.available != p.start_available or p.held != p.start_held
+    ]
+    if not changed:
+        return
+    cursor.execute(
+        _UPDATE_BALANCES,
+        [
+            [p.balance_id for p in changed],
+            [p.available - p.start_available for p in changed],
+            [p.held - p.start_held for p in changed],
+        ],
+    )
+
+
+def _insert_lines(
+    cursor: Any, entries: list[NewEntry], inserted: dict[tuple[str, str], tuple]
+) -> None:
+    entry_ids, account_ids, asset_ids, buckets, amounts = [], [], [], [], []
+    for entry in entries:
+        entry_id = inserted[(entry.kind, entry.reference)][0]
+        for line in entry.lines:
+            entry_ids.append(entry_id)
+            account_ids.append(line.account_id)
+            asset_ids.append(line.asset_id)
+            buckets.append(str(line.bucket))
+            amounts.append(line.amount)
+    cursor.execute(_INSERT_LINES, [entry_ids, account_ids, asset_ids, buckets, amounts])

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class MarketsConfig(AppConfig):
+    name = "exchange.markets"
+    label = "markets"

@@ -1,0 +1,393 @@
+"""Orders and fills over REST: decimal strings here, base-unit integers from the service on."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import generics, serializers, status
+from rest_framework.pagination import CursorPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from exchange.accounts.authentication import BearerTokenAuthentication
+from exchange.accounts.permissions import IsTrader
+from exchange.accounts.schema import AUTH_ERRORS, error_response
+from exchange.errors import ValidationFailed
+from exchange.markets.models import Market
+from exchange.matching import OrderType, SelfTradePrevention, Side, TimeInForce
+from exchange.matching.enums import REJECT_REASONS
+from exchange.money import AmountError, from_base_units, to_base_units
+from exchange.risk.errors import ORDER_REJECTIONS
+from exchange.risk.services import rate_limit_order
+from exchange.trading import eip712
+from exchange.trading.errors import MarketNotFound
+from exchange.trading.models import Order, Trade
+from exchange.trading.selectors import fill_list, order_get, order_list
+from exchange.trading.services import (
+    OrderRequest,
+    cancel_after_set,
+    order_cancel,
+    order_place,
+    orders_cancel_all,
+    verifying_contract,
+)
+
+# Every code POST /orders can answer, by status (the risk engine's come from its own table).
+PLACE_ERRORS_400 = (
+    "validation_error", "invalid_amount", "market_not_found", "signature_invalid",
+    "order_expired", "expiry_too_far", "protection_price_required", "price_not_on_tick",
+    "quantity_not_on_lot", "notional_above_max", *REJECT_REASONS,
+)  # fmt: skip
+PLACE_ERRORS_409 = (
+    "market_not_open", "nonce_reused", "client_order_id_conflict", "insufficient_funds",
+    *ORDER_REJECTIONS[409],
+)  # fmt: skip
+
+
+def _amount(value: int | None, decimals: int) -> str | None:
+    return None if value is None else from_base_units(value, decimals)
+
+
+class OrderOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    client_order_id = serializers.CharField()
+    market = serializers.CharField(source="market.symbol")
+    side = serializers.CharField()
+    type = serializers.CharField(source="order_type")
+    price = serializers.SerializerMethodField()
+    quantity = serializers.SerializerMethodField()
+    filled_quantity = serializers.SerializerMethodField()
+    time_in_force = serializers.CharField()
+    post_only = serializers.BooleanField()
+    self_trade_prevention = serializers.CharField(source="stp")
+    status = serializers.CharField()
+    reason = serializers.CharField()
+    sequence = serializers.IntegerField()
+    expires_at = serializers.DateTimeField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+    class Meta:
+        ref_name = "Order"
+
+    def get_price(self, order: Order) -> str | None:
+        return _amount(order.price, order.market.quote.decimals)
+
+    def get_quantity(self, order: Order) -> str:
+        return from_base_units(order.quantity, order.market.base.decimals)
+
+    def get_filled_quantity(self, order: Order) -> str:
+        return from_base_units(order.filled_quantity, order.market.base.decimals)
+
+
+class IdPagination(CursorPagination):
+    ordering = "-id"
+    page_size = 50
+    page_size_query_param = "limit"
+    max_page_size = 500
+
+
+class TraderApi(APIView):
+    authentication_classes = (BearerTokenAuthentication,)
+    permission_classes = (IsTrader,)
+
+
+class Eip712Api(APIView):
+    authentication_classes = ()
+    permission_classes = ()
+
+    @extend_schema(
+        operation_id="eip712_order_types",
+        summary="EIP-712 domain and types for signing orders",
+        description=(
+            "Sign the `Order` struct with `eth_signTypedData_v4` (or eth_account's "
+            "`encode_typed_data`). `price` is in quote base units per one whole base unit (0 for "
+            "a market order without protection price), `quantity` in base-asset base units, "
+            "`expiry` in unix seconds, enums as their lowercase strings, `selfTradePrevention` "
+            "empty for the market default. `account` is your address."
+        ),
+        responses={
+            200: OpenApiResponse(description="{domain, types, primaryType}"),
+            503: error_response("chain_not_configured"),
+        },
+        tags=["orders"],
+    )
+    def get(self, request: Request) -> Response:
+        return Response(
+            {
+                "domain": eip712.domain(settings.CHAIN_ID, verifying_contract()),
+                "types": eip712.ORDER_TYPES,
+                "primaryType": "Order",
+            }
+        )
+
+
+class OrderCollectionApi(TraderApi):
+    class InputSerializer(serializers.Serializer):
+        market = serializers.CharField(max_length=33)
+        side = serializers.ChoiceField([s.value for s in Side])
+        type = serializers.ChoiceField([t.value for t in OrderType])
+        price = serializers.CharField(
+            required=False,
+            allow_null=True,
+            max_length=100,
+            help_text="Decimal string, quote per base. Limit orders.",
+        )
+        quantity = serializers.CharField(max_length=100, help_text="Decimal string, base asset.")
+        time_in_force = serializers.ChoiceField(
+            [t.value for t in TimeInForce if t != TimeInForce.POST_ONLY], default="gtc"
+        )
+        post_only = serializers.BooleanField(default=False)
+        self_trade_prevention = serializers.ChoiceField(
+            [m.value for m in SelfTradePrevention], required=False, default=""
+        )
+        client_order_id = serializers.RegexField(r"^[A-Za-z0-9_.:-]{1,64}$")
+        nonce = serializers.IntegerField(min_value=0, max_value=2**256 - 1)
+        expiry = serializers.IntegerField(min_value=1, max_value=2**63 - 1, help_text="Unix s.")
+        signature = serializers.RegexField(r"^0x[0-9a-fA-F]{130}$")
+
+        class Meta:
+            ref_name = "OrderPlaceInput"
+
+    class FilterSerializer(serializers.Serializer):
+        market = serializers.CharField(required=False, max_length=33)
+        status = serializers.ChoiceField(["open", *[s.value for s in Order.Status]], required=False)
+
+    class CancelAllSerializer(serializers.Serializer):
+        market = serializers.CharField(required=False, max_length=33)
+        side = serializers.ChoiceField([s.value for s in Side], required=False)
+
+    @extend_schema(
+        operation_id="orders_place",
+        summary="Place a signed order",
+        description="Validates, checks risk limits, holds the funds and sequences the order for "
+        "matching, then answers 202. Retrying with the same client order id and body returns "
+        "the original order (header `Idempotent-Replayed: true`); a different body is a 409.",
+        request=InputSerializer,
+        responses={
+            202: OrderOutputSerializer,
+            400: error_response(*PLACE_ERRORS_400),
+            401: error_response(*AUTH_ERRORS),
+            403: error_response("signer_mismatch", *ORDER_REJECTIONS[403]),
+            409: error_response(*PLACE_ERRORS_409),
+            422: error_response(*ORDER_REJECTIONS[422]),
+            429: error_response("rate_limited"),
+            503: error_response("chain_not_configured"),
+        },
+        tags=["orders"],
+    )
+    def post(self, request: Request) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        market = _market(serializer.validated_data["market"])
+        decision = rate_limit_order(account=request.user, market=market)
+        placement = order_place(
+            account=request.user, request=_order_request(market, serializer.validated_data)
+        )
+        response = Response(
+            OrderOutputSerializer(placement.order).data, status=status.HTTP_202_ACCEPTED
+        )
+        if not placement.created:
+            response["Idempotent-Replayed"] = "true"
+        for name, value in decision.headers().items():
+            response[name] = value
+        return response
+
+    @extend_schema(
+        operation_id="orders_list",
+        summary="My orders",
+        parameters=[FilterSerializer],
+        responses={200: OrderOutputSerializer(many=True), 401: error_response(*AUTH_ERRORS)},
+        tags=["orders"],
+    )
+    def get(self, request: Request) -> Response:
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        paginator = IdPagination()
+        page = paginator.paginate_queryset(
+            order_list(account=request.user, **filters.validated_data), request, view=self
+        )
+        return paginator.get_paginated_response(OrderOutputSerializer(page, many=True).data)
+
+    @extend_schema(
+        operation_id="orders_cancel_all",
+        summary="Cancel all my open orders",
+        description="Sequences one cancel-all per market (optionally one market, one side); 202.",
+        parameters=[CancelAllSerializer],
+        responses={
+            202: OpenApiResponse(description="{markets: [symbol, ...]}"),
+            404: error_response("market_not_found"),
+        },
+        tags=["orders"],
+    )
+    def delete(self, request: Request) -> Response:
+        params = self.CancelAllSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        symbol = params.validated_data.get("market")
+        market = _market(symbol) if symbol else None
+        commands = orders_cancel_all(
+            account=request.user, market=market, side=params.validated_data.get("side")
+        )
+        return Response(
+            {"markets": [c.market.symbol for c in commands]}, status=status.HTTP_202_ACCEPTED
+        )
+
+
+def _market(symbol: str) -> Market:
+    market = Market.objects.select_related("base", "quote").filter(symbol=symbol).first()
+    if market is None:
+        raise MarketNotFound(f"No market {symbol!r}.")
+    return market
+
+
+def _order_request(market: Market, data: dict) -> OrderRequest:
+    try:
+        price = (
+            None
+            if data.get("price") in (None, "")
+            else to_base_units(data["price"], market.quote.decimals)
+        )
+        quantity = to_base_units(data["quantity"], market.base.decimals)
+    except AmountError as exc:
+        raise ValidationFailed(str(exc), code="invalid_amount") from None
+    return OrderRequest(
+        market=market.symbol,
+        side=data["side"],
+        order_type=data["type"],
+        price=price,
+        quantity=quantity,
+        time_in_force=data["time_in_force"],
+        post_only=data["post_only"],
+        stp=data.get("self_trade_prevention") or "",
+        client_order_id=data["client_order_id"],
+        nonce=data["nonce"],
+        expiry=data["expiry"],
+        signature=data["signature"],
+    )
+
+
+class OrderDetailApi(TraderApi):
+    @extend_schema(
+        operation_id="orders_get",
+        summary="One of my orders",
+        responses={200: OrderOutputSerializer, 404: error_response("order_not_found")},
+        tags=["orders"],
+    )
+    def get(self, request: Request, order_id: int) -> Response:
+        return Response(
+            OrderOutputSerializer(order_get(account=request.user, order_id=order_id)).data
+        )
+
+    @extend_schema(
+        operation_id="orders_cancel",
+        summary="Cancel one of my orders",
+        description="Sequences the cancel; the order's status changes when it is applied.",
+        responses={
+            202: OrderOutputSerializer,
+            404: error_response("order_not_found"),
+            409: error_response("order_not_open"),
+        },
+        tags=["orders"],
+    )
+    def delete(self, request: Request, order_id: int) -> Response:
+        order = order_cancel(account=request.user, order_id=order_id)
+        return Response(OrderOutputSerializer(order).data, status=status.HTTP_202_ACCEPTED)
+
+
+class OrderByClientIdApi(TraderApi):
+    @extend_schema(
+        operation_id="orders_get_by_client_id",
+        summary="One of my orders, by client id",
+        responses={200: OrderOutputSerializer, 404: error_response("order_not_found")},
+        tags=["orders"],
+    )
+    def get(self, request: Request, client_order_id: str) -> Response:
+        order = order_get(account=request.user, client_order_id=client_order_id)
+        return Response(OrderOutputSerializer(order).data)
+
+
+class CancelAfterApi(TraderApi):
+    class InputSerializer(serializers.Serializer):
+        timeout = serializers.IntegerField(
+            min_value=0, max_value=86_400, help_text="Seconds; 0 disarms the switch."
+        )
+
+        class Meta:
+            ref_name = "CancelAfterInput"
+
+    @extend_schema(
+        operation_id="orders_cancel_after",
+        summary="Dead-man switch",
+        description="Unless renewed within `timeout` seconds, all my open orders are cancelled.",
+        request=InputSerializer,
+        responses={
+            200: OpenApiResponse(description="{armed, deadline}"),
+            400: error_response("validation_error"),
+        },
+        tags=["orders"],
+    )
+    def post(self, request: Request) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        switch = cancel_after_set(
+            account=request.user, timeout_seconds=serializer.validated_data["timeout"]
+        )
+        return Response(
+            {"armed": switch is not None, "deadline": switch.deadline if switch else None}
+        )
+
+
+class FillListApi(TraderApi, generics.GenericAPIView):
+    class OutputSerializer(serializers.Serializer):
+        trade_id = serializers.CharField()
+        market = serializers.CharField(source="market.symbol")
+        order_id = serializers.SerializerMethodField()
+        side = serializers.SerializerMethodField()
+        liquidity = serializers.SerializerMethodField(help_text="maker or taker")
+        price = serializers.SerializerMethodField()
+        quantity = serializers.SerializerMethodField()
+        fee = serializers.SerializerMethodField(help_text="Quote asset.")
+        settlement_status = serializers.CharField()
+        created_at = serializers.DateTimeField()
+
+        class Meta:
+            ref_name = "Fill"
+
+        def _is_maker(self, trade: Trade) -> bool:
+            return trade.maker_account_id == self.context["account"].pk
+
+        def get_order_id(self, trade: Trade) -> int:
+            return trade.maker_order_id if self._is_maker(trade) else trade.taker_order_id
+
+        def get_side(self, trade: Trade) -> str:
+            if not self._is_maker(trade):
+                return trade.taker_side
+            return Side.SELL.value if trade.taker_side == Side.BUY else Side.BUY.value
+
+        def get_liquidity(self, trade: Trade) -> str:
+            return "maker" if self._is_maker(trade) else "taker"
+
+        def get_price(self, trade: Trade) -> str:
+            return from_base_units(trade.price, trade.market.quote.decimals)
+
+        def get_quantity(self, trade: Trade) -> str:
+            return from_base_units(trade.quantity, trade.market.base.decimals)
+
+        def get_fee(self, trade: Trade) -> str:
+            fee = trade.maker_fee if self._is_maker(trade) else trade.taker_fee
+            return from_base_units(fee, trade.market.quote.decimals)
+
+    @extend_schema(
+        operation_id="fills_list",
+        summary="My fills with their settlement status",
+        parameters=[OpenApiParameter("market", str)],
+        responses={200: OutputSerializer(many=True), 401: error_response(*AUTH_ERRORS)},
+        tags=["orders"],
+    )
+    def get(self, request: Request) -> Response:
+        paginator = IdPagination()
+        trades = fill_list(account=request.user, market=request.query_params.get("market"))
+        page = paginator.paginate_queryset(trades, request, view=self)
+        data = self.OutputSerializer(page, many=True, context={"account": request.user}).data
+        return paginator.get_paginated_response(data)

@@ -1,0 +1,196 @@
+"""Orders and the sequenced command log the matching worker consumes.
+
+An order row is written when its place command is sequenced; the worker alone moves it through
+open / partially filled / filled / cancelled afterwards. Amounts are base units (ints).
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils import timezone
+
+from exchange.matching import OrderType, SelfTradePrevention, Side, TimeInForce
+from exchange.money import BaseUnitsField
+
+
+def _choices(enum: type) -> list[tuple[str, str]]:
+    return [(member.value, member.value) for member in enum]
+
+
+class Order(models.Model):
+    class Status(models.TextChoices):
+        ACCEPTED = "accepted"  # sequenced, not yet applied by the matching worker
+        OPEN = "open"
+        PARTIALLY_FILLED = "partially_filled"
+        FILLED = "filled"
+        CANCELLED = "cancelled"
+        REJECTED = "rejected"
+
+    account = models.ForeignKey("accounts.Account", on_delete=models.PROTECT, related_name="orders")
+    market = models.ForeignKey("markets.Market", on_delete=models.PROTECT, related_name="orders")
+    side = models.CharField(max_length=4, choices=_choices(Side))
+    order_type = models.CharField(max_length=6, choices=_choices(OrderType))
+    # Quote base units per whole base unit; for a market order, the optional protection price.
+    price = BaseUnitsField(null=True, blank=True)
+    quantity = BaseUnitsField()  # base-asset base units
+    filled_quantity = BaseUnitsField(default=0)
+    # Still open in the book (base units); set by the matching worker. With the order's sequence
+    # (its time priority) this is all the state needed to rebuild the book after a restart.
+    remaining_quantity = BaseUnitsField(default=0)
+    time_in_force = models.CharField(max_length=9, choices=_choices(TimeInForce))
+    post_only = models.BooleanField(default=False)
+    stp = models.CharField(max_length=24, choices=_choices(SelfTradePrevention))
+    client_order_id = models.CharField(max_length=64)
+    nonce = BaseUnitsField()
+    expires_at = models.DateTimeField(null=True, blank=True)
+    signature = models.CharField(max_length=132)
+    # sha256 of the canonical request: a retry with the same client order id must match it.
+    request_fingerprint = models.CharField(max_length=64)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACCEPTED)
+    reason = models.CharField(max_length=32, blank=True, help_text="Reject or cancel reason.")
+    hold_asset = models.ForeignKey("markets.Asset", on_delete=models.PROTECT, related_name="+")
+    hold_amount = BaseUnitsField(help_text="Funds held at placement.")
+    hold_remaining = BaseUnitsField(help_text="Still held; released or consumed by the worker.")
+    sequence = models.BigIntegerField(help_text="Sequence of the place command.")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["account", "client_order_id"], name="order_client_id"),
+            models.UniqueConstraint(fields=["account", "nonce"], name="order_nonce_once"),
+            models.CheckConstraint(
+                condition=models.Q(filled_quantity__lte=models.F("quantity")),
+                name="order_not_overfilled",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(hold_remaining__gte=0)
+                & models.Q(hold_remaining__lte=models.F("hold_amount")),
+                name="order_hold_within_bounds",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["account", "market", "status"]),
+            models.Index(fields=["market", "status"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"order {self.pk} {self.side} {self.market_id}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in (self.Status.ACCEPTED, self.Status.OPEN, self.Status.PARTIALLY_FILLED)
+
+
+class MarketSequence(models.Model):
+    """The per-market counter that orders commands; its row lock serialises sequencing."""
+
+    market = models.OneToOneField("markets.Market", on_delete=models.PROTECT, primary_key=True)
+    last_sequence = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.market_id} @ {self.last_sequence}"
+
+
+class MarketCursor(models.Model):
+    """How far the matching worker has applied a market's command log.
+
+    Separate from MarketSequence so the worker never waits on the row order placement locks.
+    The worker advances it with a compare-and-set on ``applied_sequence`` in the same
+    transaction as the batch's effects: a command is applied exactly once even if two workers
+    ever believed they owned the market.
+    """
+
+    market = models.OneToOneField("markets.Market", on_delete=models.PROTECT, primary_key=True)
+    applied_sequence = models.BigIntegerField(default=0)
+    event_sequence = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.market_id} applied {self.applied_sequence}"
+
+
+class OrderCommand(models.Model):
+    """One entry of the command log. ``payload`` holds only ints and strings (base units)."""
+
+    class Kind(models.TextChoices):
+        PLACE = "place"
+        CANCEL = "cancel"
+        CANCEL_ALL = "cancel_all"
+        EXPIRE = "expire"
+
+    market = models.ForeignKey("markets.Market", on_delete=models.PROTECT, related_name="commands")
+    sequence = models.BigIntegerField()
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    account = models.ForeignKey(
+        "accounts.Account", on_delete=models.PROTECT, null=True, related_name="commands"
+    )
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, null=True, related_name="commands")
+    payload = models.JSONField(default=dict)
+    accepted_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["market", "sequence"]
+        constraints = [
+            models.UniqueConstraint(fields=["market", "sequence"], name="command_sequence_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.market_id}#{self.sequence} {self.kind}"
+
+
+class DeadManSwitch(models.Model):
+    """Cancel-after: unless renewed before ``deadline``, all the account's orders are cancelled."""
+
+    account = models.OneToOneField("accounts.Account", on_delete=models.CASCADE, primary_key=True)
+    deadline = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.account_id} until {self.deadline:%Y-%m-%d %H:%M:%S}"
+
+
+class Trade(models.Model):
+    """A fill, written by the matching worker; ``trade_id`` is the engine's deterministic id
+    (market, command sequence, match index), so re-applying a command cannot duplicate it."""
+
+    class SettlementStatus(models.TextChoices):
+        MATCHED = "matched"
+        BATCHED = "batched"
+        SUBMITTED = "submitted"
+        CONFIRMED = "confirmed"
+        FAILED = "failed"
+
+    trade_id = models.CharField(max_length=64, unique=True)
+    market = models.ForeignKey("markets.Market", on_delete=models.PROTECT, related_name="trades")
+    sequence = models.BigIntegerField(help_text="Sequence of the taker's command.")
+    maker_order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="maker_trades")
+    taker_order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="taker_trades")
+    maker_account = models.ForeignKey(
+        "accounts.Account", on_delete=models.PROTECT, related_name="maker_trades"
+    )
+    taker_account = models.ForeignKey(
+        "accounts.Account", on_delete=models.PROTECT, related_name="taker_trades"
+    )
+    taker_side = models.CharField(max_length=4, choices=_choices(Side))
+    price = BaseUnitsField()
+    quantity = BaseUnitsField()
+    notional = BaseUnitsField(help_text="Quote base units.")
+    maker_fee = BaseUnitsField(help_text="Quote base units.")
+    taker_fee = BaseUnitsField(help_text="Quote base units.")
+    settlement_status = models.CharField(
+        max_length=10, choices=SettlementStatus.choices, default=SettlementStatus.MATCHED
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["market", "-id"]),
+            models.Index(fields=["maker_account", "-id"]),
+            models.Index(fields=["taker_account", "-id"]),
+            models.Index(fields=["settlement_status", "id"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.trade_id

@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+
+import pytest
+from rest_framework.test import APIClient
+
+from exchange.accounts.models import SYSTEM_DEPOSITS, Account
+from exchange.accounts.services import system_account, token_create, trader_get_or_create
+from exchange.ledger.models import Balance
+from exchange.markets.models import Asset
+
+
+@pytest.fixture
+def usdc(db: None) -> Asset:
+    return Asset.objects.create(symbol="USDC", name="USD Coin", decimals=6)
+
+
+@pytest.fixture
+def weth(db: None) -> Asset:
+    return Asset.objects.create(symbol="WETH", name="Wrapped Ether", decimals=18)
+
+
+@pytest.fixture
+def make_trader(db: None) -> Callable[[], Account]:
+    def make() -> Account:
+        return trader_get_or_create(address="0x" + secrets.token_hex(20))
+
+    return make
+
+
+@pytest.fixture
+def trader(make_trader: Callable[[], Account]) -> Account:
+    return make_trader()
+
+
+@pytest.fixture
+def deposits(db: None) -> Account:
+    return system_account(SYSTEM_DEPOSITS)
+
+
+@pytest.fixture
+def client_for() -> Callable[[Account], APIClient]:
+    def make(account: Account) -> APIClient:
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {token_create(account=account).token}")
+        return client
+
+    return make
+
+
+def balance_of(account: Account, asset: Asset) -> tuple[int, int]:
+    """(available, held), (0, 0) for a balance never touched."""
+    row = Balance.objects.filter(account=account, asset=asset).first()
+    return (row.available, row.held) if row else (0, 0)
