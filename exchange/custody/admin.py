@@ -1,0 +1,100 @@
+"""Settlement batches and deposits, read-only: they change through exchange.custody.services
+(driven by the Temporal workflows), each batch linking to its workflow in the Temporal UI."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import admin
+from django.http import HttpRequest
+from django.utils.html import format_html
+
+from exchange.custody.chain import setting
+from exchange.custody.models import (
+    BatchTrade,
+    ChainCursor,
+    Deposit,
+    ProcessedBlock,
+    SettlementBatch,
+)
+
+
+class ReadOnlyMixin:
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+def workflow_url(batch: SettlementBatch) -> str:
+    prefix = setting("TEMPORAL_WORKFLOW_ID_PREFIX", "")
+    return (
+        f"{settings.TEMPORAL_UI_URL.rstrip('/')}/namespaces/{settings.TEMPORAL_NAMESPACE}"
+        f"/workflows/{prefix}settlement-batch-{batch.batch_id}"
+    )
+
+
+class BatchTradeInline(ReadOnlyMixin, admin.TabularInline):
+    model = BatchTrade
+    fields = ("trade",)
+    readonly_fields = fields
+    extra = 0
+    show_change_link = False
+
+
+@admin.register(SettlementBatch)
+class SettlementBatchAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = (
+        "batch_id",
+        "status",
+        "trade_count",
+        "confirmations",
+        "attempts",
+        "block_number",
+        "created_at",
+        "confirmed_at",
+        "workflow",
+    )
+    list_filter = ("status", "vault")
+    search_fields = ("=batch_id", "tx_hash", "trades_root")
+    date_hierarchy = "created_at"
+    readonly_fields = ("workflow",)
+    inlines = (BatchTradeInline,)
+
+    @admin.display(description="Temporal workflow")
+    def workflow(self, batch: SettlementBatch) -> str:
+        return format_html('<a href="{}" target="_blank">{}</a>', workflow_url(batch), "open")
+
+
+@admin.register(Deposit)
+class DepositAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = (
+        "id",
+        "account",
+        "asset",
+        "amount",
+        "status",
+        "confirmations",
+        "block_number",
+        "tx_hash",
+        "credited_at",
+    )
+    list_filter = ("status", "asset")
+    search_fields = ("tx_hash", "depositor", "account__address")
+    list_select_related = ("account", "asset")
+    date_hierarchy = "created_at"
+
+
+@admin.register(ChainCursor)
+class ChainCursorAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ("vault", "chain_id", "block_number", "block_hash", "updated_at")
+
+
+@admin.register(ProcessedBlock)
+class ProcessedBlockAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ("number", "hash", "parent_hash", "cursor", "processed_at")
+    list_filter = ("cursor",)
+    search_fields = ("=number", "hash")

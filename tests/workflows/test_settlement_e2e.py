@@ -1,0 +1,247 @@
+"""Settlement end to end: real deposits on anvil credited by the chain watcher, fills booked as the
+matching worker books them, and the real worker wiring (workers.temporal) settling them on the
+vault through the Temporal dev server, against the real database."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterator
+
+import pytest
+from prometheus_client import REGISTRY
+from temporalio.common import SearchAttributeKey
+
+from exchange.accounts.services import trader_get_or_create
+from exchange.custody.chain import endpoint_name
+from exchange.custody.models import BatchTrade, SettlementBatch
+from exchange.ledger.services import credit_deposit
+from exchange.matching import Side
+from exchange.trading.models import Trade
+from tests.custody.support import (
+    USDC,
+    WETH,
+    Chain,
+    MarketSetup,
+    configure,
+    deploy_chain,
+    fill,
+    ledger_total,
+    vault_and_ledger,
+)
+from workflows.settlement import types
+
+from .conftest import check_histories, eventually, orm, running_worker, stop_singletons
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+STATUS = SearchAttributeKey.for_keyword("SettlementStatus")
+BATCH_ID = SearchAttributeKey.for_keyword("BatchId")
+PRICE = 3_000 * USDC
+
+
+@pytest.fixture
+def live(transactional_db, settings, anvil, w3, names) -> Iterator[tuple[Chain, MarketSetup]]:  # type: ignore[no-untyped-def]
+    from tests.custody.support import make_market
+
+    _, prefix = names
+    chain = deploy_chain(w3)
+    configure(
+        settings,
+        anvil.rpc_url,
+        chain,
+        SETTLEMENT_BATCH_MAX_TRADES=4,
+        SETTLEMENT_BATCH_MAX_SECONDS=0.3,
+        SETTLEMENT_CUT_WAIT_SECONDS=1,
+        CHAIN_POLL_SECONDS=0.2,
+        TEMPORAL_WORKFLOW_ID_PREFIX=prefix,
+        TEMPORAL_STICKY_TIMEOUT_SECONDS=1,
+    )
+    yield chain, make_market(chain)
+
+
+def fund(chain: Chain) -> dict[str, tuple[int, int]]:
+    """Real vault deposits: {trader: (weth, usdc)}."""
+    amounts = {
+        chain.traders[0]: (0, 200_000 * USDC),
+        chain.traders[1]: (30 * WETH, 0),
+        chain.traders[2]: (10 * WETH, 50_000 * USDC),
+    }
+    for trader, (weth, usdc) in amounts.items():
+        if weth:
+            chain.deposit(trader, chain.weth, weth)
+        if usdc:
+            chain.deposit(trader, chain.usdc, usdc)
+    return amounts
+
+
+def credited(setup: MarketSetup, amounts: dict[str, tuple[int, int]]) -> bool:
+    return all(
+        ledger_total(trader_get_or_create(address=trader), setup.weth) == weth
+        and ledger_total(trader_get_or_create(address=trader), setup.usdc) == usdc
+        for trader, (weth, usdc) in amounts.items()
+    )
+
+
+def book_fills(chain: Chain, setup: MarketSetup, count: int, start: int = 0) -> list[int]:
+    alice, bob, carol = (trader_get_or_create(address=a) for a in chain.traders[:3])
+    pairs = [(bob, alice, Side.BUY), (alice, carol, Side.SELL), (carol, alice, Side.BUY),
+             (bob, carol, Side.BUY)]  # fmt: skip
+    made = []
+    for i in range(start, start + count):
+        maker, taker, side = pairs[i % len(pairs)]
+        price, quantity = PRICE + 10_000 * (i % 7), WETH // 100 * (1 + i % 5)
+        price, quantity = PRICE + 10_000 * (i % 7), WETH // 100 * (1 + i % 5)
+        trade = fill(
+            setup.market, maker=maker, taker=taker, taker_side=side, price=price, quantity=quantity
+        )
+        made.append(trade.pk)
+    return made
+
+
+def all_confirmed() -> bool:
+    return not Trade.objects.exclude(settlement_status="confirmed").exists()
+
+
+def settled_exactly_once(chain: Chain) -> list[SettlementBatch]:
+    """Every trade is in exactly one confirmed batch, batch ids run 1..N without gaps, and the
+    chain holds exactly those batches, each once, with the same roots."""
+    confirmed = list(SettlementBatch.objects.filter(status="confirmed").order_by("batch_id"))
+    assert [b.batch_id for b in confirmed] == list(range(1, len(confirmed) + 1))
+    live_members = BatchTrade.objects.exclude(batch__status="failed")
+    assert live_members.count() == Trade.objects.count()
+    assert set(live_members.values_list("trade_id", flat=True)) == set(
+        Trade.objects.values_list("pk", flat=True)
+    )
+    events = chain.vault.contract.events.BatchSettled.get_logs(
+        from_block=chain.deployment.deployed_block
+    )
+    on_chain = [(int(e["args"]["batchId"]), "0x" + e["args"]["tradesRoot"].hex()) for e in events]
+    assert on_chain == [(b.batch_id, b.trades_root) for b in confirmed]
+    assert chain.vault.next_batch_id() == len(confirmed) + 1
+    return confirmed
+
+
+def balances_match(chain: Chain, setup: MarketSetup) -> dict:
+    vault, ledger = vault_and_ledger(chain, setup, chain.traders[:3])
+    assert vault == ledger
+    return ledger
+
+
+async def test_trades_settle_on_chain_and_the_vault_equals_the_ledger(temporal_env, live, names):
+    chain, setup = live
+    queue, prefix = names
+    client = temporal_env.client
+    amounts = await asyncio.to_thread(fund, chain)
+
+    async with running_worker(client, queue):
+        await eventually(lambda: credited(setup, amounts), what="deposits credited")
+        await orm(book_fills, chain, setup, 6)
+        await asyncio.sleep(0.5)  # a second wave while the first settles
+        await orm(book_fills, chain, setup, 7, 6)
+        await eventually(all_confirmed, what="all trades confirmed")
+
+    batches = await orm(settled_exactly_once, chain)
+    assert len(batches) >= 4  # 13 trades, at most 4 per batch
+    ledger = await orm(balances_match, chain, setup)
+    assert ledger[("fees", "USDC")] > 0
+
+    last = client.get_workflow_handle(types.batch_workflow_id(batches[-1].batch_id, prefix))
+    described = await last.describe()
+    assert described.typed_search_attributes.get(STATUS) == "confirmed"
+    assert described.typed_search_attributes.get(BATCH_ID) == str(batches[-1].batch_id)
+    assert (await last.result())["status"] == "confirmed"
+
+    await stop_singletons(client, prefix)
+    ids = [prefix + "settlement-scheduler", prefix + "chain-watcher"]
+    ids += [types.batch_workflow_id(b.batch_id, prefix) for b in batches[:2]]
+    assert await check_histories(client, ids, record_as="e2e") == 4
+
+
+def circuit_state(url: str) -> float | None:
+    return REGISTRY.get_sample_value("clearway_rpc_circuit_state", {"endpoint": endpoint_name(url)})
+
+
+async def test_an_rpc_outage_during_settlement_is_survived(
+    temporal_env, live, names, rpc_proxy, settings
+):
+    chain, setup = live
+    queue, prefix = names
+    client = temporal_env.client
+    settings.CHAIN_RPC_URL = rpc_proxy.url
+    settings.RPC_BREAKER_FAILURES = 3
+    settings.RPC_BREAKER_COOLDOWN_SECONDS = 1
+    amounts = await asyncio.to_thread(fund, chain)
+
+    async with running_worker(client, queue):
+        await eventually(lambda: credited(setup, amounts), what="deposits credited")
+        await orm(book_fills, chain, setup, 3)
+        await eventually(all_confirmed, what="first trades confirmed")
+
+        rpc_proxy.block()
+        await orm(book_fills, chain, setup, 6, 3)
+        await eventually(lambda: circuit_state(rpc_proxy.url) == 1, what="circuit open")
+        assert chain.vault.next_batch_id() == 1 + await orm(
+            SettlementBatch.objects.filter(status="confirmed").count
+        )
+        assert await orm(Trade.objects.filter(settlement_status="confirmed").count) == 3
+
+        rpc_proxy.unblock()
+        await eventually(all_confirmed, timeout=90, what="all trades confirmed after the outage")
+        await eventually(lambda: circuit_state(rpc_proxy.url) == 0, what="circuit closed")
+
+    await orm(settled_exactly_once, chain)
+    await orm(balances_match, chain, setup)
+    await stop_singletons(client, prefix)
+
+
+async def test_a_rejected_batch_fails_and_its_id_goes_to_the_next_batch(
+    temporal_env, live, names, settings, caplog
+):
+    chain, setup = live
+    queue, prefix = names
+    client = temporal_env.client
+    settings.SETTLEMENT_MAX_TRADE_ATTEMPTS = 1
+    amounts = await asyncio.to_thread(fund, chain)
+    dave_address = chain.traders[3]
+
+    def book_unfunded() -> int:
+        # Credited in the ledger only: the vault holds nothing of Dave's, so it rejects.
+        dave = trader_get_or_create(address=dave_address)
+        credit_deposit(account=dave, asset=setup.usdc, amount=10_000 * USDC, reference="fake:d")
+        bob = trader_get_or_create(address=chain.traders[1])
+        return fill(setup.market, maker=bob, taker=dave, taker_side=Side.BUY, price=PRICE,
+                    quantity=WETH // 10).pk  # fmt: skip
+
+    caplog.set_level(logging.ERROR, logger="exchange.custody.services")
+    async with running_worker(client, queue):
+        await eventually(lambda: credited(setup, amounts), what="deposits credited")
+        bad = await orm(book_unfunded)
+        failed = await eventually(
+            lambda: SettlementBatch.objects.filter(status="failed").first(), what="batch failed"
+        )
+        good = await orm(book_fills, chain, setup, 2)
+        await eventually(
+            lambda: not Trade.objects.filter(pk__in=good).exclude(settlement_status="confirmed"),
+            what="good trades confirmed",
+        )
+
+    assert failed.batch_id == 1 and "InsufficientBalance" in failed.error
+    assert (await orm(Trade.objects.get, pk=bad)).settlement_status == "failed"
+    retry = await orm(SettlementBatch.objects.get, status="confirmed")
+    assert retry.batch_id == 1  # the id the failed batch gave back
+    assert chain.vault.next_batch_id() == 2
+    assert any("FAILED" in r.getMessage() for r in caplog.records if r.levelno == logging.ERROR)
+    # The id was reused: its first run failed the batch, its latest one settled the next.
+    handle = client.get_workflow_handle(types.batch_workflow_id(1, prefix))
+    assert (await handle.result())["status"] == "confirmed"
+    runs = []
+    for _ in range(50):
+        runs = [
+            run.status.name async for run in client.list_workflows(f"WorkflowId = '{handle.id}'")
+        ]
+        if len(runs) == 2:
+            break
+        await asyncio.sleep(0.1)
+    assert runs == ["COMPLETED", "COMPLETED"]
+    await stop_singletons(client, prefix)
