@@ -14,6 +14,16 @@ import signal
 
 
 def main() -> None:
+    # Handlers first: a stop asked for while Django loads still ends in a clean exit.
+    stopping = False
+
+    def stop(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+
     parser = argparse.ArgumentParser(description="Clearway matching worker")
     parser.add_argument("--markets", default="", help="comma-separated symbols (default: all)")
     parser.add_argument("--batch-size", type=int, default=500)
@@ -37,14 +47,6 @@ def main() -> None:
     from exchange.matching_worker.publish import BackgroundPublisher
     from exchange.matching_worker.runner import Worker
 
-    stopping = False
-
-    def stop(signum: int, frame: object) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
     if args.log_batches:
         logging.getLogger("exchange.matching_worker.batches").setLevel(logging.DEBUG)
     if args.metrics_port:

