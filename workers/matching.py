@@ -1,4 +1,5 @@
-"""`python -m workers.matching [--markets A-B,C-D]`: the matching worker process (wiring only).
+"""`python -m workers.matching [--markets A-B,C-D]` (or `python manage.py run_matching ...`): the
+matching worker process (wiring only).
 
 SIGTERM or SIGINT stops it cleanly: the batch in hand is committed, what it has to publish is
 sent, and closing the lock connection hands its markets to a standby at once.
@@ -13,7 +14,7 @@ import os
 import signal
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     # Handlers first: a stop asked for while Django loads still ends in a clean exit.
     stopping = False
 
@@ -36,7 +37,7 @@ def main() -> None:
     parser.add_argument(
         "--log-batches", action="store_true", help="log one DEBUG line per committed batch"
     )
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "exchange.settings")
     import django

@@ -54,7 +54,7 @@ class WorkerProcess:
 
 @pytest.fixture
 def start_worker(tmp_path: Path, settings) -> Iterator[Callable[..., WorkerProcess]]:
-    """start_worker(*args) -> a running ``python -m workers.matching`` (killed at teardown)."""
+    """start_worker(*args, manage=False) -> a running worker process (killed at teardown)."""
     parts = urlsplit(settings.REDIS_URL)
     env = {
         **os.environ,
@@ -65,11 +65,13 @@ def start_worker(tmp_path: Path, settings) -> Iterator[Callable[..., WorkerProce
     }
     started: list[WorkerProcess] = []
 
-    def start(*args: str) -> WorkerProcess:
+    def start(*args: str, manage: bool = False) -> WorkerProcess:
         log = tmp_path / f"worker-{len(started)}.log"
+        # The same worker, started as `python -m workers.matching` or `manage.py run_matching`.
+        entry = ["manage.py", "run_matching"] if manage else ["-m", "workers.matching"]
         with log.open("w") as out:
             popen = subprocess.Popen(
-                [sys.executable, "-m", "workers.matching", "--metrics-port", "0", *args],
+                [sys.executable, *entry, "--metrics-port", "0", *args],
                 cwd=REPO,
                 env=env,
                 stdout=out,

@@ -46,10 +46,8 @@ def assert_matches_clean_replay(markets: list[Market]) -> dict[str, int]:
         last = MarketSequence.objects.get(market=market).last_sequence
         # Every command applied, none twice: the cursor is at the end of the log and counts
         # exactly the events one pass emits.
-        assert (cursor.applied_sequence, cursor.event_sequence) == (
-            last,
-            engine.event_seq,
-        ), market.symbol
+        found = (cursor.applied_sequence, cursor.event_sequence)
+        assert found == (last, engine.event_seq), (market.symbol, found, last, engine.event_seq)
         assert engine.last_seq == last
 
         tick, lot = market.tick_size, market.lot_size

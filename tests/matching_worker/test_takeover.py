@@ -42,7 +42,7 @@ def test_standby_takes_over_the_markets_of_a_killed_owner(start_worker) -> None:
     wait_for(caught_up, "the owner to apply the first commands")
     assert lock_holders() == dict.fromkeys(market_ids, owner.application_name)
 
-    standby = start_worker()
+    standby = start_worker(manage=True)  # `manage.py run_matching`: the same process
     wait_for(lambda: sessions(standby.application_name) == 1, "the standby to connect")
     writer.write(generator.take(100))
     wait_for(caught_up, "the owner to apply more")
