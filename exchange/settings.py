@@ -173,7 +173,12 @@ CHANNEL_LAYERS = {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         # No socket timeout: channels-redis blocks reading for up to 5 s, and redis-py 8's own
         # 5 s default would kill every idle consumer (channels_redis#422).
-        "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": None}]},
+        "CONFIG": {
+            "hosts": [{"address": REDIS_URL, "socket_timeout": None}],
+            # JSON, not msgpack: events carry amounts as integers in base units, and msgpack
+            # cannot encode one of 2**64 or more (18.4 WETH at 18 decimals).
+            "serializer_format": "json",
+        },
     },
 }
 

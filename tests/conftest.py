@@ -86,15 +86,13 @@ def channel_layer(settings):
     """The real channels-redis layer, isolated from other tests by a unique key prefix."""
     from channels.layers import channel_layers
 
-    settings.CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {
-                "hosts": [{"address": settings.REDIS_URL, "socket_timeout": None}],
-                "prefix": f"test-{uuid.uuid4().hex[:8]}",
-            },
-        }
+    default = settings.CHANNEL_LAYERS["default"]
+    config = {
+        **default["CONFIG"],
+        "hosts": [{"address": settings.REDIS_URL, "socket_timeout": None}],
+        "prefix": f"test-{uuid.uuid4().hex[:8]}",
     }
+    settings.CHANNEL_LAYERS = {"default": {**default, "CONFIG": config}}
     channel_layers.backends.clear()
     yield channel_layers["default"]
     channel_layers.backends.clear()

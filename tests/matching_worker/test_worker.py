@@ -148,6 +148,38 @@ def test_pipelined_worker_reports_idle_only_once_everything_is_committed(transac
     assert_matches_clean_replay(list(Market.objects.filter(symbol__in=markets)))
 
 
+def test_a_lost_fence_gives_up_that_market_and_rolls_back_only_its_group(transactional_db):
+    markets = setup_markets()
+    weth, wbtc = (Market.objects.get(symbol=symbol) for symbol in ("WETH-USDC", "WBTC-USDC"))
+    worker = Worker(batch_size=500, timer_seconds=3600, claim_seconds=3600, pipeline=True)
+    try:
+        assert worker.run_once() == 0  # owns both markets, nothing to apply yet
+        assert set(worker.runners) == {weth.pk, wbtc.pk}
+        # Another writer moves WETH-USDC's cursor behind this worker's back (a split brain).
+        MarketCursor.objects.filter(market=weth).update(event_sequence=10**9)
+        CommandWriter(markets).write(StreamGenerator(markets, make_accounts(6), seed=9).take(80))
+
+        # Both markets' batches go into one transaction; WETH-USDC's fence fails, so neither
+        # commits. The worker gives WETH-USDC up and applies WBTC-USDC again after a reload.
+        worker.run_once()
+        worker.committer.drain()
+        worker.run_once()
+        assert set(worker.runners) == {wbtc.pk}
+        assert MarketCursor.objects.get(market=weth).applied_sequence == 0
+        assert MarketCursor.objects.get(market=wbtc).applied_sequence == 0
+        assert not Trade.objects.exists()
+
+        worker.runners[wbtc.pk].retry_at = 0  # skip the back-off pause
+        drain(worker)
+        assert (
+            MarketCursor.objects.get(market=wbtc).applied_sequence
+            == wbtc.marketsequence.last_sequence
+        )
+    finally:
+        worker.close()
+    assert_matches_clean_replay([wbtc])
+
+
 async def receive(layer, channel: str) -> dict:  # type: ignore[no-untyped-def]
     return await asyncio.wait_for(layer.receive(channel), timeout=10)
 
@@ -180,6 +212,9 @@ def test_background_publisher_sends_to_listening_groups_after_commit(
     events = {m["type"]: m["events"] for m in received}
     assert {"trade", "level"} <= {e["type"] for e in events["market.events"]}
     assert {"order", "balance"} <= {e["type"] for e in events["user.events"]}
+    # Amounts of 2**64 base units and more (the stream funds 10**24 wei of WETH) get through.
+    weth = [e for e in events["user.events"] if e["type"] == "balance" and e["asset"] == "WETH"]
+    assert weth and weth[0]["available"] + weth[0]["held"] >= 2**64
     depth = read_depth("WETH-USDC")
     assert depth is not None
     assert depth["seq"] == MarketCursor.objects.get(market__symbol="WETH-USDC").applied_sequence
