@@ -42,6 +42,19 @@ def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
 def wait_until(
     ready: Callable[[], bool], *, timeout: float, what: str, proc: ManagedProcess | None = None
 ) -> None:
+    """Wait for ``ready()``; if it never comes (or Ctrl-C), stop ``proc`` before raising: a
+    service left half-started would be taken for one already running by the next run."""
+    try:
+        _wait(ready, timeout=timeout, what=what, proc=proc)
+    except BaseException:
+        if proc is not None:
+            proc.stop()
+        raise
+
+
+def _wait(
+    ready: Callable[[], bool], *, timeout: float, what: str, proc: ManagedProcess | None
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if ready():

@@ -43,6 +43,10 @@ def _manage(*args: str) -> None:
         raise StackError(f"manage.py {' '.join(args)} failed (exit {result.returncode})")
 
 
+class Interrupted(Exception):
+    """Ctrl-C or SIGTERM before the stack was up."""
+
+
 class Stack:
     """Processes started by this command, stopped in reverse order however we exit."""
 
@@ -83,7 +87,12 @@ def run() -> int:
     for port, what, variable in (
         (api_port, "REST API", "API_PORT"),
         (ws_port, "websockets", "WS_PORT"),
-    ):
+        (int(os.environ.get("MATCHING_METRICS_PORT", "9465")), "matching worker metrics",
+         "MATCHING_METRICS_PORT"),
+        (settings.TEMPORAL_METRICS_PORT, "Temporal worker metrics", "TEMPORAL_METRICS_PORT"),
+    ):  # fmt: skip
+        if not port:
+            continue  # 0: that endpoint is off
         if port_open("127.0.0.1", port):
             raise StackError(
                 f"port {port} ({what}) is already in use: is another `make run` still running? "
@@ -92,10 +101,14 @@ def run() -> int:
 
     stack = Stack()
     stopping = False
+    starting = True  # until the banner: a signal interrupts start-up where it is
 
     def on_signal(signum: int, frame: object) -> None:
         nonlocal stopping
         stopping = True
+        if starting:
+            # Start-up can take minutes (chain, contracts, migrations): stop it where it is.
+            raise Interrupted
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
@@ -130,8 +143,13 @@ def run() -> int:
         wait_until(lambda: port_open("127.0.0.1", api_port), timeout=60, what="gunicorn")
         wait_until(lambda: port_open("127.0.0.1", ws_port), timeout=60, what="uvicorn")
         print_banner(settings, api_port, ws_port, ui_port)
+        starting = False
         return supervise(stack, lambda: stopping)
+    except Interrupted:
+        say("interrupted during start-up")
+        return 130
     finally:
+        starting = False  # a second Ctrl-C must not cut the clean-up short
         stack.stop()
         say("stopped everything this command started")
 

@@ -21,7 +21,8 @@ from exchange.devstack.procs import REPO, free_port, port_open
 
 @pytest.fixture
 def run_env(tmp_path) -> Iterator[dict[str, str]]:
-    ports = {name: free_port() for name in ("temporal", "ui", "chain", "api", "ws", "metrics")}
+    names = ("temporal", "ui", "chain", "api", "ws", "metrics", "temporal_metrics")
+    ports = {name: free_port() for name in names}
     database = f"clearway_run_{uuid.uuid4().hex[:8]}"
     env = {
         **os.environ,
@@ -33,6 +34,7 @@ def run_env(tmp_path) -> Iterator[dict[str, str]]:
         "API_PORT": str(ports["api"]),
         "WS_PORT": str(ports["ws"]),
         "MATCHING_METRICS_PORT": str(ports["metrics"]),
+        "TEMPORAL_METRICS_PORT": str(ports["temporal_metrics"]),
         "PYTHONUNBUFFERED": "1",
     }
     env["_PORTS"] = ",".join(str(p) for p in ports.values())
@@ -86,7 +88,6 @@ def _get_text(url: str) -> str:
 
 
 def test_run_brings_everything_up_and_ctrl_c_stops_it(run_env: dict[str, str]) -> None:
-    ports = [int(p) for p in run_env["_PORTS"].split(",")]
     proc = start(run_env)
     try:
         output = read_until(proc, "Logs ", timeout=180)
@@ -137,10 +138,47 @@ def test_run_brings_everything_up_and_ctrl_c_stops_it(run_env: dict[str, str]) -
         rest, _ = proc.communicate(timeout=60)
     assert proc.returncode == 0, rest
     assert "stopped everything this command started" in rest
-    still_open = [port for port in ports if port_open("127.0.0.1", port)]
-    assert still_open == []
+    assert_nothing_left(run_env)
+
+
+def assert_nothing_left(env: dict[str, str]) -> None:
+    ports = [int(p) for p in env["_PORTS"].split(",")]
+    assert [port for port in ports if port_open("127.0.0.1", port)] == []
     # Temporal and anvil name their state files (under the private var dir) on the command line.
     leftover = subprocess.run(
-        ["pgrep", "-af", run_env["CLEARWAY_VAR_DIR"]], capture_output=True, text=True
+        ["pgrep", "-af", env["CLEARWAY_VAR_DIR"]], capture_output=True, text=True
     )
     assert leftover.stdout == ""
+
+
+def test_ctrl_c_during_start_up_stops_at_once_and_leaves_nothing(run_env) -> None:
+    proc = start(run_env)
+    try:
+        # Temporal is up (started by this command) and the chain is starting.
+        read_until(proc, "[3/6]", timeout=120)
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        rest, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130, rest
+    assert "interrupted during start-up" in rest
+    assert "stopped everything this command started" in rest
+    assert "Clearway is running" not in rest
+    assert_nothing_left(run_env)
+
+
+def test_a_busy_metrics_port_is_refused_by_name(run_env) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", int(run_env["TEMPORAL_METRICS_PORT"])))
+        busy.listen()
+        result = subprocess.run(
+            [sys.executable, "-m", "exchange.devstack", "run"],
+            cwd=REPO, env=run_env, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    assert result.returncode == 1
+    assert (
+        f"port {run_env['TEMPORAL_METRICS_PORT']} (Temporal worker metrics) is already in use"
+        in result.stdout
+    )
+    assert "TEMPORAL_METRICS_PORT=" in result.stdout
