@@ -93,6 +93,25 @@ class Env:
             return list(default)
         return [item.strip() for item in value.split(",") if item.strip()]
 
+    def hosts(self, name: str, default: list[str]) -> list[str]:
+        """Host names as Django's ALLOWED_HOSTS takes them (``.example.com``, ``[::1]``, ``*``)."""
+        values = self.list(name, default)
+        for value in values:
+            if "://" in value or "/" in value or " " in value:
+                raise ConfigError(name, f"expected host names, not URLs, got {value!r}")
+        return values
+
+    def origins(self, name: str, default: list[str]) -> list[str]:
+        """Browser origins: ``scheme://host[:port]``, nothing after."""
+        values = self.list(name, default)
+        for value in values:
+            parts = urlsplit(value)
+            if parts.scheme not in ("http", "https") or not parts.hostname or parts.path:
+                raise ConfigError(
+                    name, f"expected origins like https://app.example.com, got {value!r}"
+                )
+        return values
+
     def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
         value = self.str(name, default)
         if value not in choices:

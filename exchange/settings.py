@@ -20,8 +20,8 @@ else:
     # A fixed key keeps dev sessions and tokens valid across restarts; it is never used in prod.
     SECRET_KEY = env.str("SECRET_KEY", "dev-only-insecure-key-do-not-use-in-production-0000")
 
-ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
-CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", [])
+ALLOWED_HOSTS = env.hosts("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
+CORS_ALLOWED_ORIGINS = env.origins("CORS_ALLOWED_ORIGINS", [])
 CSRF_TRUSTED_ORIGINS = CORS_ALLOWED_ORIGINS
 
 DATABASES = {

@@ -56,6 +56,9 @@ def test_defaults_boot_locally() -> None:
         ("SETTLEMENT_BATCH_MAX_SECONDS", "-1"),
         ("CONFIRMATION_DEPTH", "0"),
         ("VAULT_ADDRESS", "0x1234"),
+        ("ALLOWED_HOSTS", "localhost,https://exchange.example"),
+        ("CORS_ALLOWED_ORIGINS", "app.example"),
+        ("CORS_ALLOWED_ORIGINS", "https://app.example/trade"),
     ],
 )
 def test_bad_value_fails_start_up_naming_the_variable(variable: str, value: str) -> None:
@@ -98,6 +101,14 @@ def test_database_url_parsing() -> None:
         "HOST": "db.internal",
         "PORT": "6543",
     }
+
+
+def test_hosts_and_origins_that_are_valid_pass() -> None:
+    env = Env(
+        {"HOSTS": ".example.com, [::1],*", "ORIGINS": "https://app.example,http://127.0.0.1:3000"}
+    )
+    assert env.hosts("HOSTS", []) == [".example.com", "[::1]", "*"]
+    assert env.origins("ORIGINS", []) == ["https://app.example", "http://127.0.0.1:3000"]
 
 
 def test_lists_and_bools() -> None:
