@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ast
 import doctest
 import socket
 import time
+from pathlib import Path
 
 import pytest
 
@@ -78,9 +80,29 @@ def test_submit_reads_no_clock_and_does_no_io(monkeypatch):
     monkeypatch.setattr(socket, "socket", forbidden)
     monkeypatch.setattr("builtins.open", forbidden)
     h = book_with(bids=[(100, [5])], asks=[(101, [5])])
-    h.buy("b", 3, 101, expires_at=10**12)
-    h.cancel("b")
+    fills = [e for e in h.buy("b", 8, 101, expires_at=10**12) if e.type == "fill"]
+    cancelled = h.cancel("b")
     h.expire(advance=10)
+    assert [f.quantity for f in fills] == [5]  # it did match, with every clock patched away
+    assert "cancelled" in [e.type for e in cancelled]
+
+
+# The engine's whole import graph: the standard library's pure modules and sortedcontainers.
+# Anything that reads a clock, a socket, a file or a database has no business here.
+ENGINE_IMPORTS = {"__future__", "collections", "contextlib", "dataclasses", "enum", "heapq",
+                  "typing", "sortedcontainers", "exchange"}  # fmt: skip
+
+
+def test_the_engine_imports_nothing_that_does_io_or_reads_the_clock():
+    package = Path(__file__).resolve().parents[2] / "exchange" / "matching"
+    imported = set()
+    for source in package.glob("*.py"):
+        for node in ast.walk(ast.parse(source.read_text())):
+            if isinstance(node, ast.Import):
+                imported |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                imported.add(node.module.split(".")[0])
+    assert imported <= ENGINE_IMPORTS, imported - ENGINE_IMPORTS
 
 
 def test_matching_is_independent_of_wall_clock_time():
