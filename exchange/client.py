@@ -194,6 +194,14 @@ class ClearwayClient:
     def fills(self, **filters: Any) -> dict[str, Any]:
         return self.request("GET", "fills", params=filters)
 
+    def page(self, link: str) -> dict[str, Any]:
+        """Another page of a paginated list: the ``next`` or ``previous`` link, as given."""
+        prefix = f"{self.base_url}/api/v1/"
+        # The token goes only to this client's own server, never to a link pointing elsewhere.
+        if not link.startswith(prefix):
+            raise ValueError(f"not a link of {self.base_url}: {link!r}")
+        return self.request("GET", link.removeprefix(prefix))
+
     # ---------------------------------------------------------------------------------- ledger
     def balances(self) -> list[dict[str, Any]]:
         return self.request("GET", "balances")

@@ -9,7 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
-from django.http import Http404
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
 from rest_framework import exceptions as drf_exceptions
 from rest_framework import status
 from rest_framework.response import Response
@@ -110,3 +111,67 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         detail = exc.detail if isinstance(exc, drf_exceptions.APIException) else str(exc)
         response.data = error_body(code, str(detail))
     return response
+
+
+# ------------------------------------------------------------------ Django's own error views
+# Requests that never reach a DRF view (an unknown URL, an int converter that does not match,
+# a disallowed Host header) or that crash inside one are answered by these handlers (wired as
+# handler400/403/404/500 in exchange.urls). Under /api/ they keep the one error body, so a
+# client parses every error the same way; elsewhere (admin, ops pages) Django's HTML pages stay.
+API_PREFIX = "/api/"
+
+
+def _is_api(request: HttpRequest) -> bool:
+    return request.path.startswith(API_PREFIX)
+
+
+def _json_error(code: str, message: str, status_code: int) -> JsonResponse:
+    return JsonResponse(error_body(code, message), status=status_code)
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if not _is_api(request):
+        return defaults.bad_request(request, exception)
+    return _json_error("bad_request", "The request could not be understood.", 400)
+
+
+def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if not _is_api(request):
+        return defaults.permission_denied(request, exception)
+    return _json_error("forbidden", "You may not do this.", 403)
+
+
+def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if not _is_api(request):
+        return defaults.page_not_found(request, exception)
+    return _json_error("not_found", "No API endpoint at this path.", 404)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    # Says nothing about the failure itself: details go to the log, never to the client.
+    if not _is_api(request):
+        return defaults.server_error(request)
+    return _json_error("server_error", "An unexpected error occurred.", 500)
+
+
+def openapi_document_server_error(
+    result: dict[str, Any], generator: Any, request: Any, public: bool
+) -> dict[str, Any]:
+    """drf-spectacular postprocessing hook: any operation can answer 500 ``server_error``
+    (from :func:`server_error`), so every operation lists it with the one error body."""
+    if "Error" not in result.get("components", {}).get("schemas", {}):
+        return result  # no operation uses the error body: nothing to point the 500 at
+    for path in result.get("paths", {}).values():
+        for operation in path.values():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            operation["responses"].setdefault(
+                "500",
+                {
+                    "description": "Error codes: server_error.",
+                    "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
+                    },
+                },
+            )
+    return result

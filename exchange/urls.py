@@ -2,6 +2,12 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+# Errors raised outside DRF's views (unknown URLs, crashes) keep the API's error body under /api/.
+handler400 = "exchange.errors.bad_request"
+handler403 = "exchange.errors.permission_denied"
+handler404 = "exchange.errors.page_not_found"
+handler500 = "exchange.errors.server_error"
+
 urlpatterns = [
     path("", include("exchange.ops.urls")),
     path("admin/", admin.site.urls),

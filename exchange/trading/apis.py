@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
@@ -88,14 +88,62 @@ class IdPagination(CursorPagination):
     max_page_size = 500
 
 
+# A list's errors besides authentication: a bad filter, and a cursor that does not decode (DRF's
+# CursorPagination answers 404 for it).
+LIST_ERRORS = {400: error_response("validation_error"), 404: error_response("not_found")}
+
+
 class TraderApi(APIView):
     authentication_classes = (BearerTokenAuthentication,)
     permission_classes = (IsTrader,)
 
 
+class TraderListApi(TraderApi, generics.GenericAPIView):
+    """A trader's cursor-paginated list. Declaring ``pagination_class`` (rather than paginating
+    by hand) is what makes the schema describe the real ``{next, previous, results}`` page and
+    its ``cursor`` and ``limit`` parameters."""
+
+    pagination_class = IdPagination
+
+
+# camelCase field names below are EIP-712's own: clients pass these objects to their signer as is.
+class Eip712DomainSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    version = serializers.CharField()
+    chainId = serializers.IntegerField()
+    verifyingContract = serializers.CharField(help_text="The settlement contract, checksummed.")
+
+    class Meta:
+        ref_name = "Eip712Domain"
+
+
+class Eip712TypeFieldSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    type = serializers.CharField(help_text="Solidity type: string, uint256, address, bool.")
+
+    class Meta:
+        ref_name = "Eip712TypeField"
+
+
+class Eip712TypesSerializer(serializers.Serializer):
+    EIP712Domain = Eip712TypeFieldSerializer(many=True)
+    Order = Eip712TypeFieldSerializer(many=True)
+
+    class Meta:
+        ref_name = "Eip712Types"
+
+
 class Eip712Api(APIView):
     authentication_classes = ()
     permission_classes = ()
+
+    class OutputSerializer(serializers.Serializer):
+        domain = Eip712DomainSerializer()
+        types = Eip712TypesSerializer()
+        primaryType = serializers.CharField()
+
+        class Meta:
+            ref_name = "Eip712OrderTypes"
 
     @extend_schema(
         operation_id="eip712_order_types",
@@ -108,22 +156,21 @@ class Eip712Api(APIView):
             "empty for the market default. `account` is your address."
         ),
         responses={
-            200: OpenApiResponse(description="{domain, types, primaryType}"),
+            200: OutputSerializer,
             503: error_response("chain_not_configured"),
         },
         tags=["orders"],
     )
     def get(self, request: Request) -> Response:
-        return Response(
-            {
-                "domain": eip712.domain(settings.CHAIN_ID, verifying_contract()),
-                "types": eip712.ORDER_TYPES,
-                "primaryType": "Order",
-            }
-        )
+        data = {
+            "domain": eip712.domain(settings.CHAIN_ID, verifying_contract()),
+            "types": eip712.ORDER_TYPES,
+            "primaryType": "Order",
+        }
+        return Response(self.OutputSerializer(data).data)
 
 
-class OrderCollectionApi(TraderApi):
+class OrderCollectionApi(TraderListApi):
     class InputSerializer(serializers.Serializer):
         market = serializers.CharField(max_length=33)
         side = serializers.ChoiceField([s.value for s in Side])
@@ -157,6 +204,15 @@ class OrderCollectionApi(TraderApi):
     class CancelAllSerializer(serializers.Serializer):
         market = serializers.CharField(required=False, max_length=33)
         side = serializers.ChoiceField([s.value for s in Side], required=False)
+
+    class CancelAllOutputSerializer(serializers.Serializer):
+        markets = serializers.ListField(
+            child=serializers.CharField(),
+            help_text="Markets where a cancel-all was sequenced (those with open orders of mine).",
+        )
+
+        class Meta:
+            ref_name = "CancelAllAccepted"
 
     @extend_schema(
         operation_id="orders_place",
@@ -198,17 +254,20 @@ class OrderCollectionApi(TraderApi):
         operation_id="orders_list",
         summary="My orders",
         parameters=[FilterSerializer],
-        responses={200: OrderOutputSerializer(many=True), 401: error_response(*AUTH_ERRORS)},
+        description="Newest first, cursor-paginated: follow `next`; `limit` sets the page size "
+        "(at most 500). `status=open` means accepted, open or partially filled.",
+        responses={
+            200: OrderOutputSerializer(many=True),
+            **LIST_ERRORS,
+            401: error_response(*AUTH_ERRORS),
+        },
         tags=["orders"],
     )
     def get(self, request: Request) -> Response:
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
-        paginator = IdPagination()
-        page = paginator.paginate_queryset(
-            order_list(account=request.user, **filters.validated_data), request, view=self
-        )
-        return paginator.get_paginated_response(OrderOutputSerializer(page, many=True).data)
+        page = self.paginate_queryset(order_list(account=request.user, **filters.validated_data))
+        return self.get_paginated_response(OrderOutputSerializer(page, many=True).data)
 
     @extend_schema(
         operation_id="orders_cancel_all",
@@ -216,7 +275,9 @@ class OrderCollectionApi(TraderApi):
         description="Sequences one cancel-all per market (optionally one market, one side); 202.",
         parameters=[CancelAllSerializer],
         responses={
-            202: OpenApiResponse(description="{markets: [symbol, ...]}"),
+            202: CancelAllOutputSerializer,
+            400: error_response("validation_error"),
+            401: error_response(*AUTH_ERRORS),
             404: error_response("market_not_found"),
         },
         tags=["orders"],
@@ -230,7 +291,8 @@ class OrderCollectionApi(TraderApi):
             account=request.user, market=market, side=params.validated_data.get("side")
         )
         return Response(
-            {"markets": [c.market.symbol for c in commands]}, status=status.HTTP_202_ACCEPTED
+            self.CancelAllOutputSerializer({"markets": [c.market.symbol for c in commands]}).data,
+            status=status.HTTP_202_ACCEPTED,
         )
 
 
@@ -271,7 +333,11 @@ class OrderDetailApi(TraderApi):
     @extend_schema(
         operation_id="orders_get",
         summary="One of my orders",
-        responses={200: OrderOutputSerializer, 404: error_response("order_not_found")},
+        responses={
+            200: OrderOutputSerializer,
+            401: error_response(*AUTH_ERRORS),
+            404: error_response("order_not_found"),
+        },
         tags=["orders"],
     )
     def get(self, request: Request, order_id: int) -> Response:
@@ -285,6 +351,7 @@ class OrderDetailApi(TraderApi):
         description="Sequences the cancel; the order's status changes when it is applied.",
         responses={
             202: OrderOutputSerializer,
+            401: error_response(*AUTH_ERRORS),
             404: error_response("order_not_found"),
             409: error_response("order_not_open"),
         },
@@ -299,7 +366,11 @@ class OrderByClientIdApi(TraderApi):
     @extend_schema(
         operation_id="orders_get_by_client_id",
         summary="One of my orders, by client id",
-        responses={200: OrderOutputSerializer, 404: error_response("order_not_found")},
+        responses={
+            200: OrderOutputSerializer,
+            401: error_response(*AUTH_ERRORS),
+            404: error_response("order_not_found"),
+        },
         tags=["orders"],
     )
     def get(self, request: Request, client_order_id: str) -> Response:
@@ -316,14 +387,25 @@ class CancelAfterApi(TraderApi):
         class Meta:
             ref_name = "CancelAfterInput"
 
+    class OutputSerializer(serializers.Serializer):
+        armed = serializers.BooleanField()
+        deadline = serializers.DateTimeField(
+            allow_null=True, help_text="When my open orders are cancelled; null when disarmed."
+        )
+
+        class Meta:
+            ref_name = "CancelAfterState"
+
     @extend_schema(
         operation_id="orders_cancel_after",
         summary="Dead-man switch",
-        description="Unless renewed within `timeout` seconds, all my open orders are cancelled.",
+        description="Unless renewed within `timeout` seconds, all my open orders are cancelled. "
+        "Each call replaces the deadline (renewal); `timeout: 0` disarms the switch.",
         request=InputSerializer,
         responses={
-            200: OpenApiResponse(description="{armed, deadline}"),
+            200: OutputSerializer,
             400: error_response("validation_error"),
+            401: error_response(*AUTH_ERRORS),
         },
         tags=["orders"],
     )
@@ -334,11 +416,16 @@ class CancelAfterApi(TraderApi):
             account=request.user, timeout_seconds=serializer.validated_data["timeout"]
         )
         return Response(
-            {"armed": switch is not None, "deadline": switch.deadline if switch else None}
+            self.OutputSerializer(
+                {"armed": switch is not None, "deadline": switch.deadline if switch else None}
+            ).data
         )
 
 
-class FillListApi(TraderApi, generics.GenericAPIView):
+class FillListApi(TraderListApi):
+    class FilterSerializer(serializers.Serializer):
+        market = serializers.CharField(required=False, max_length=33)
+
     class OutputSerializer(serializers.Serializer):
         trade_id = serializers.CharField()
         market = serializers.CharField(source="market.symbol")
@@ -381,13 +468,19 @@ class FillListApi(TraderApi, generics.GenericAPIView):
     @extend_schema(
         operation_id="fills_list",
         summary="My fills with their settlement status",
-        parameters=[OpenApiParameter("market", str)],
-        responses={200: OutputSerializer(many=True), 401: error_response(*AUTH_ERRORS)},
+        description="Trades I was maker or taker in, newest first, cursor-paginated like "
+        "`orders_list`.",
+        parameters=[FilterSerializer],
+        responses={
+            200: OutputSerializer(many=True),
+            **LIST_ERRORS,
+            401: error_response(*AUTH_ERRORS),
+        },
         tags=["orders"],
     )
     def get(self, request: Request) -> Response:
-        paginator = IdPagination()
-        trades = fill_list(account=request.user, market=request.query_params.get("market"))
-        page = paginator.paginate_queryset(trades, request, view=self)
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        page = self.paginate_queryset(fill_list(account=request.user, **filters.validated_data))
         data = self.OutputSerializer(page, many=True, context={"account": request.user}).data
-        return paginator.get_paginated_response(data)
+        return self.get_paginated_response(data)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from uuid import UUID
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import serializers, status
+from rest_framework import generics, serializers, status
 from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -76,7 +76,11 @@ class CreatedPagination(CursorPagination):
     max_page_size = 500
 
 
-class WithdrawalCollectionApi(TraderApi):
+class WithdrawalCollectionApi(TraderApi, generics.GenericAPIView):
+    # Declared (not paginated by hand) so the schema shows the real {next, previous, results}
+    # page with its cursor and limit parameters.
+    pagination_class = CreatedPagination
+
     class InputSerializer(serializers.Serializer):
         asset = serializers.CharField(max_length=16)
         amount = serializers.CharField(max_length=100, help_text='Decimal string, e.g. "1.5".')
@@ -160,11 +164,10 @@ class WithdrawalCollectionApi(TraderApi):
     def get(self, request: Request) -> Response:
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
-        paginator = CreatedPagination()
-        page = paginator.paginate_queryset(
-            withdrawal_list(account=request.user, **filters.validated_data), request, view=self
+        page = self.paginate_queryset(
+            withdrawal_list(account=request.user, **filters.validated_data)
         )
-        return paginator.get_paginated_response(WithdrawalOutputSerializer(page, many=True).data)
+        return self.get_paginated_response(WithdrawalOutputSerializer(page, many=True).data)
 
 
 class WithdrawalDetailApi(TraderApi):

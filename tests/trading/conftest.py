@@ -1,0 +1,3 @@
+from __future__ import annotations
+
+from tests.trading.support import worker  # noqa: F401
