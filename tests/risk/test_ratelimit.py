@@ -12,6 +12,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+import requests
 from django.db import connection
 from rest_framework.response import Response
 from rest_framework.test import APIClient, APIRequestFactory, force_authenticate
@@ -20,9 +21,11 @@ from rest_framework.views import APIView
 from exchange.accounts.authentication import BearerTokenAuthentication
 from exchange.accounts.permissions import IsTrader
 from exchange.accounts.services import token_create
+from exchange.devstack.procs import ManagedProcess, free_port, port_open, wait_until
 from exchange.errors import RateLimited
 from exchange.markets.models import Market
 from exchange.risk.services import rate_limit_order, risk_override_set
+from tests.conftest import TEST_LOG_DIR
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -182,3 +185,54 @@ def test_the_bucket_holds_across_processes(market: Market, trader) -> None:
     # One shared bucket: the burst plus what refilled while both spent it, however the calls
     # interleaved. Two private buckets would have allowed 2 x burst.
     assert burst <= allowed <= burst + math.floor(rate * elapsed)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_bucket_holds_across_two_api_server_processes(market: Market, trader) -> None:
+    # Two gunicorn servers, as a deployment runs several: an account alternating between them
+    # gets one bucket's worth of orders through, not one per server.
+    burst, rate, attempts = 10, 1, 60
+    risk_override_set(
+        account=trader,
+        market=market,
+        limits={"rate_limit_per_second": rate, "rate_limit_burst": burst},
+    )
+    token = token_create(account=trader).token
+    env = {**os.environ, "DATABASE_URL": _database_url(), "VAULT_ADDRESS": "0x" + "5a" * 20}
+    ports = [free_port(), free_port()]
+    servers = [
+        ManagedProcess.start(
+            f"gunicorn-ratelimit-{port}",
+            [str(Path(sys.executable).parent / "gunicorn"), "exchange.wsgi", "-w", "1",
+             "-b", f"127.0.0.1:{port}"],
+            log_dir=TEST_LOG_DIR,
+            env=env,
+        )
+        for port in ports
+    ]  # fmt: skip
+    try:
+        for server, port in zip(servers, ports, strict=True):
+            wait_until(lambda p=port: port_open("127.0.0.1", p), timeout=60, what="gunicorn",
+                       proc=server)  # fmt: skip
+        body = {
+            "market": market.symbol, "side": "buy", "type": "limit", "price": "2000",
+            "quantity": "1", "client_order_id": "rl", "nonce": 1, "expiry": 2**40,
+            "signature": "0x" + "11" * 65,
+        }  # fmt: skip
+        statuses: dict[int, list[int]] = {port: [] for port in ports}
+        with requests.Session() as session:
+            session.headers["Authorization"] = f"Bearer {token}"
+            started = time.monotonic()
+            for attempt in range(attempts):
+                port = ports[attempt % 2]
+                answer = session.post(f"http://127.0.0.1:{port}/api/v1/orders", json=body)
+                statuses[port].append(answer.status_code)
+            elapsed = time.monotonic() - started
+    finally:
+        for server in servers:
+            server.stop()
+    # Past the rate limit, the order service refuses the made-up signature: anything but 429
+    # spent a token.
+    allowed = sum(status != 429 for answers in statuses.values() for status in answers)
+    assert all(429 in answers for answers in statuses.values()), statuses
+    assert burst <= allowed <= burst + math.floor(rate * elapsed), (allowed, elapsed)
