@@ -14,6 +14,18 @@ class AccountAdmin(admin.ModelAdmin):
     list_filter = ("kind", "tier", "withdrawals_frozen")
     search_fields = ("address",)
     readonly_fields = ("created_at",)
+    actions = ("unfreeze_withdrawals",)
+
+    @admin.action(description="Unfreeze withdrawals (resolves the reorgs that froze them)")
+    def unfreeze_withdrawals(self, request: HttpRequest, queryset: QuerySet[Account]) -> None:
+        # Through custody's service, so the decision is recorded on the reorg that froze them.
+        from exchange.custody.services import account_withdrawals_unfreeze
+
+        actor = f"admin:{request.user.get_username()}"
+        accounts = list(queryset.filter(withdrawals_frozen=True))
+        for account in accounts:
+            account_withdrawals_unfreeze(account=account, actor=actor, note="unfrozen in admin")
+        self.message_user(request, f"Unfroze withdrawals of {len(accounts)} account(s).")
 
     def get_readonly_fields(self, request: HttpRequest, obj: Account | None = None) -> tuple:
         # An account's identity is what the ledger and signatures refer to: never edited.

@@ -29,3 +29,8 @@ DEPOSITS = Counter("clearway_deposits_total", "Vault deposits by event.", ["even
 CHAIN_SCANNED_BLOCK = Gauge("clearway_chain_scanned_block", "Last block the chain watcher scanned.")
 CHAIN_HEAD_LAG = Gauge("clearway_chain_head_lag_blocks", "Chain head minus the last scanned block.")
 CHAIN_REORGS = Counter("clearway_chain_reorgs_total", "Reorgs the chain watcher noticed.")
+CHAIN_REORG_DEPTH = Histogram(
+    "clearway_chain_reorg_depth_blocks",
+    "Scanned blocks each reorg took off the chain (deeper than the confirmation depth: page).",
+    buckets=(1, 2, 3, 4, 6, 8, 12, 16, 32, 64),
+)

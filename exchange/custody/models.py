@@ -52,6 +52,10 @@ class SettlementBatch(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     submitted_at = models.DateTimeField(null=True, blank=True)
     confirmed_at = models.DateTimeField(null=True, blank=True)
+    # Set when a reorg took a confirmed batch off the chain and it went back to submitted for
+    # its workflow to settle again; cleared once it is confirmed again. The chain watcher starts
+    # that workflow run, and this timestamp is what tells one reopening from the next.
+    reopened_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -97,6 +101,10 @@ class Deposit(models.Model):
         SEEN = "seen"
         CREDITED = "credited"
         ORPHANED = "orphaned"  # its block left the canonical chain before it was credited
+        # Credited, then a reorg deeper than the confirmation depth took it off the chain: the
+        # credit stays (nothing is reversed silently) and the account's withdrawals are frozen
+        # until an operator decides. Back to credited if the same log reappears on the chain.
+        REORGED = "reorged"
 
     vault = models.CharField(max_length=42)
     tx_hash = models.CharField(max_length=66)
@@ -180,3 +188,49 @@ class ProcessedBlock(models.Model):
 
     def __str__(self) -> str:
         return f"{self.number} {self.hash[:10]}"
+
+
+class ChainReorg(models.Model):
+    """A reorg the chain watcher rewound over: the audit record and the operators' to-do item.
+
+    Written in the rewind's transaction, before the orphaned ProcessedBlock rows go, so the old
+    hashes are kept here. ``credited_deposits`` lists credits whose log left the chain (their
+    accounts' withdrawals were frozen in the same transaction); such a reorg stays unresolved
+    until an operator records a decision.
+    """
+
+    cursor = models.ForeignKey(ChainCursor, on_delete=models.CASCADE, related_name="reorgs")
+    detected_at = models.DateTimeField(default=timezone.now)
+    ancestor_number = models.BigIntegerField(help_text="Newest scanned block still canonical.")
+    ancestor_hash = models.CharField(max_length=66, blank=True)
+    depth = models.PositiveIntegerField(help_text="Scanned blocks that left the chain.")
+    old_hashes = models.JSONField(default=list, help_text="Orphaned blocks, oldest first.")
+    new_hashes = models.JSONField(
+        default=list, help_text="Canonical blocks at the same heights when rewound."
+    )
+    deposits_orphaned = models.PositiveIntegerField(default=0)
+    credited_deposits = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Credited deposits the reorg removed (never reversed).",
+    )
+    frozen_accounts = models.JSONField(default=list, blank=True)
+    settlements_rechecked = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Confirmed batches and payouts re-checked on chain.",
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.CharField(max_length=160, blank=True)
+    resolution = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["resolved_at"], name="custody_reorg_resolved")]
+
+    def __str__(self) -> str:
+        return f"reorg of depth {self.depth} above block {self.ancestor_number}"
+
+    @property
+    def critical(self) -> bool:
+        return bool(self.credited_deposits)

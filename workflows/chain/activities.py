@@ -14,6 +14,7 @@ from workflows.settlement.support import django_activity, heartbeating
 def scan(data: types.ScanInput) -> types.ScanOutput:
     from exchange.custody import services
     from exchange.custody.chain import setting
+    from workflows.settlement.types import batch_workflow_id
 
     max_blocks = data.max_blocks or int(setting("CHAIN_SCAN_MAX_BLOCKS", 500))
     with heartbeating():
@@ -28,6 +29,17 @@ def scan(data: types.ScanInput) -> types.ScanOutput:
         deposits_credited=result.deposits_credited,
         reorg=result.reorg,
         caught_up=result.caught_up,
+        reopened=[
+            types.ReopenedBatch(
+                batch_pk=pk,
+                batch_id=batch_id,
+                key=key,
+                workflow_id=batch_workflow_id(
+                    batch_id, str(setting("TEMPORAL_WORKFLOW_ID_PREFIX", ""))
+                ),
+            )
+            for pk, batch_id, key in result.reopened
+        ],
     )
 
 

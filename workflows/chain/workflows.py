@@ -1,15 +1,26 @@
 """ChainWatcher: scan the vault's chain for deposits, forever. Deterministic: the scan is an
-activity called by name; pauses are workflow timers."""
+activity called by name; pauses are workflow timers.
+
+A scan can report confirmed batches that a reorg took off the chain (reopened by custody); the
+watcher starts a new run of each one's BatchSettlement workflow, which settles it again (the
+contract's batch id guards against applying it twice)."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import (
+    RetryPolicy,
+    SearchAttributeKey,
+    SearchAttributePair,
+    TypedSearchAttributes,
+)
+from temporalio.exceptions import WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
     from workflows.chain import types
+    from workflows.settlement import types as settlement_types
 
 # RPC outages surface as retries of this activity (fast failures while the worker's circuit
 # breaker is open), capped so the watcher resumes within seconds of the node coming back.
@@ -18,6 +29,11 @@ SCAN_RETRY = RetryPolicy(
     backoff_coefficient=2.0,
     maximum_interval=timedelta(seconds=10),
 )
+BATCH_ID = SearchAttributeKey.for_keyword("BatchId")
+SETTLEMENT_STATUS = SearchAttributeKey.for_keyword("SettlementStatus")
+# Reopenings remembered across continue-as-new (a reopened batch is confirmed again within a
+# few scans; this only has to outlive that).
+RESTARTED_MEMORY = 50
 
 
 @workflow.defn(name=types.WATCHER_WORKFLOW)
@@ -31,6 +47,7 @@ class ChainWatcher:
 
     @workflow.run
     async def run(self, data: types.WatcherInput) -> None:
+        restarted = list(data.restarted)
         for _ in range(data.iterations_per_run):
             result = await workflow.execute_activity(
                 types.SCAN,
@@ -41,8 +58,39 @@ class ChainWatcher:
                 retry_policy=SCAN_RETRY,
             )
             self.scanned_block = result.to_block
+            for batch in result.reopened:
+                if batch.key not in restarted and await self._settle_again(batch, data):
+                    restarted = [*restarted, batch.key][-RESTARTED_MEMORY:]
             if result.caught_up:
                 await workflow.sleep(timedelta(seconds=data.poll_seconds))
             if workflow.info().is_continue_as_new_suggested():
                 break
-        workflow.continue_as_new(data)
+        workflow.continue_as_new(
+            types.WatcherInput(
+                poll_seconds=data.poll_seconds,
+                iterations_per_run=data.iterations_per_run,
+                restarted=restarted,
+            )
+        )
+
+    async def _settle_again(self, batch: types.ReopenedBatch, data: types.WatcherInput) -> bool:
+        try:
+            await workflow.start_child_workflow(
+                settlement_types.BATCH_WORKFLOW,
+                settlement_types.BatchInput(batch.batch_pk, batch.batch_id, data.poll_seconds),
+                id=batch.workflow_id,
+                parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+                search_attributes=TypedSearchAttributes(
+                    [
+                        SearchAttributePair(BATCH_ID, str(batch.batch_id)),
+                        SearchAttributePair(SETTLEMENT_STATUS, "submitted"),
+                    ]
+                ),
+            )
+        except WorkflowAlreadyStartedError:
+            # Its previous run has not closed yet (it just marked the batch confirmed): the
+            # next scan reports the batch again.
+            workflow.logger.info("batch %s: its workflow is still running", batch.batch_id)
+            return False
+        workflow.logger.warning("batch %s left the chain; settling it again", batch.batch_id)
+        return True
