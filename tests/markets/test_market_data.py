@@ -10,7 +10,8 @@ from django.test import Client
 
 from exchange.matching_worker.publish import book_key, read_depth
 from exchange.trading.models import MarketCursor, Trade
-from tests.realtime.support import depth_store, drain, worker  # noqa: F401
+from tests.realtime.support import depth_store, worker  # noqa: F401
+from tests.trading.support import drain
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

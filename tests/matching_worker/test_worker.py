@@ -29,6 +29,7 @@ from tests.matching_worker.stream import (
     make_accounts,
     setup_markets,
 )
+from tests.trading.support import drain
 
 USDC = 10**6
 WETH = 10**18
@@ -37,13 +38,6 @@ WETH = 10**18
 def balance(address: str, symbol: str) -> tuple[int, int]:
     row = Balance.objects.filter(account__address=address, asset__symbol=symbol).first()
     return (row.available, row.held) if row else (0, 0)
-
-
-def drain(worker: Worker) -> int:
-    total = 0
-    while (count := worker.run_once()) > 0:
-        total += count
-    return total
 
 
 @pytest.fixture

@@ -45,13 +45,6 @@ def worker() -> Iterator[Worker]:
     worker._release_all()
 
 
-def drain(worker: Worker) -> int:
-    total = 0
-    while (count := worker.run_once()) > 0:
-        total += count
-    return total
-
-
 class Sockets:
     """Opens websockets on exchange.asgi.application and closes them all at teardown."""
 

@@ -12,7 +12,8 @@ from django.core.management import call_command
 
 from exchange.accounts.models import SYSTEM_FEES
 from exchange.ledger.models import Balance
-from tests.realtime.support import SYMBOL, drain, receive, receive_many
+from tests.realtime.support import SYMBOL, receive, receive_many
+from tests.trading.support import drain
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -10,7 +10,8 @@ from asgiref.sync import sync_to_async
 
 from exchange.matching_worker.publish import book_key, market_group, read_depth
 from exchange.trading.models import Trade
-from tests.realtime.support import SYMBOL, drain, receive
+from tests.realtime.support import SYMBOL, receive
+from tests.trading.support import drain
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

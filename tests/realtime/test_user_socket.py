@@ -12,7 +12,8 @@ from exchange.accounts.models import AuthToken
 from exchange.realtime import consumers
 from exchange.realtime.events import publish_settlement_status
 from exchange.trading.models import Trade
-from tests.realtime.support import SYMBOL, closed_with, drain, receive
+from tests.realtime.support import SYMBOL, closed_with, receive
+from tests.trading.support import drain
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
+from exchange.client import ApiError
 from exchange.matching_worker.runner import Worker
+
+USDC = 10**6
+WETH = 10**18
 
 
 @pytest.fixture
@@ -25,3 +29,14 @@ def drain(worker: Worker) -> int:
     while (count := worker.run_once()) > 0:
         total += count
     return total
+
+
+def expect_error(call: Callable[[], object], status: int, code: str) -> ApiError:
+    with pytest.raises(ApiError) as caught:
+        call()
+    assert (caught.value.status, caught.value.code) == (status, code), caught.value
+    return caught.value
+
+
+def ids(page: dict) -> list[int]:
+    return [row["id"] for row in page["results"]]

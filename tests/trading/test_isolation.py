@@ -8,27 +8,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
 from django.utils import timezone
 
-from exchange.client import ApiError
 from exchange.trading.models import OrderCommand
 from exchange.trading.services import deadman_fire_due
-from tests.trading.support import drain
-
-USDC = 10**6
-WETH = 10**18
-
-
-def expect_error(call, status: int, code: str) -> ApiError:  # type: ignore[no-untyped-def]
-    with pytest.raises(ApiError) as caught:
-        call()
-    assert (caught.value.status, caught.value.code) == (status, code), caught.value
-    return caught.value
-
-
-def ids(page: dict) -> list[int]:
-    return [row["id"] for row in page["results"]]
+from tests.trading.support import USDC, WETH, drain, expect_error, ids
 
 
 def test_reads_and_cancels_of_another_accounts_order_are_404(trader, worker) -> None:

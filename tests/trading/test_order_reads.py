@@ -7,25 +7,10 @@ from datetime import datetime, timedelta
 import pytest
 from django.utils import timezone
 
-from exchange.client import ApiError
 from exchange.markets.models import Asset, Market
 from exchange.trading.models import OrderCommand
 from exchange.trading.services import deadman_fire_due
-from tests.trading.support import drain
-
-USDC = 10**6
-WETH = 10**18
-
-
-def expect_error(call, status: int, code: str) -> ApiError:  # type: ignore[no-untyped-def]
-    with pytest.raises(ApiError) as caught:
-        call()
-    assert (caught.value.status, caught.value.code) == (status, code), caught.value
-    return caught.value
-
-
-def ids(page: dict) -> list[int]:
-    return [row["id"] for row in page["results"]]
+from tests.trading.support import USDC, WETH, drain, expect_error, ids
 
 
 @pytest.fixture
