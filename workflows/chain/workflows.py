@@ -10,17 +10,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import (
-    RetryPolicy,
-    SearchAttributeKey,
-    SearchAttributePair,
-    TypedSearchAttributes,
-)
-from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from workflows.chain import types
-    from workflows.settlement import types as settlement_types
+    from workflows.settlement.workflows import start_batch_settlement
 
 # RPC outages surface as retries of this activity (fast failures while the worker's circuit
 # breaker is open), capped so the watcher resumes within seconds of the node coming back.
@@ -29,8 +23,6 @@ SCAN_RETRY = RetryPolicy(
     backoff_coefficient=2.0,
     maximum_interval=timedelta(seconds=10),
 )
-BATCH_ID = SearchAttributeKey.for_keyword("BatchId")
-SETTLEMENT_STATUS = SearchAttributeKey.for_keyword("SettlementStatus")
 # Reopenings remembered across continue-as-new (a reopened batch is confirmed again within a
 # few scans; this only has to outlive that).
 RESTARTED_MEMORY = 50
@@ -74,23 +66,15 @@ class ChainWatcher:
         )
 
     async def _settle_again(self, batch: types.ReopenedBatch, data: types.WatcherInput) -> bool:
-        try:
-            await workflow.start_child_workflow(
-                settlement_types.BATCH_WORKFLOW,
-                settlement_types.BatchInput(batch.batch_pk, batch.batch_id, data.poll_seconds),
-                id=batch.workflow_id,
-                parent_close_policy=workflow.ParentClosePolicy.ABANDON,
-                search_attributes=TypedSearchAttributes(
-                    [
-                        SearchAttributePair(BATCH_ID, str(batch.batch_id)),
-                        SearchAttributePair(SETTLEMENT_STATUS, "submitted"),
-                    ]
-                ),
-            )
-        except WorkflowAlreadyStartedError:
-            # Its previous run has not closed yet (it just marked the batch confirmed): the
-            # next scan reports the batch again.
-            workflow.logger.info("batch %s: its workflow is still running", batch.batch_id)
-            return False
-        workflow.logger.warning("batch %s left the chain; settling it again", batch.batch_id)
-        return True
+        # False: its previous run has not closed yet (it just marked the batch confirmed); the
+        # next scan reports the batch again.
+        started = await start_batch_settlement(
+            batch.batch_pk,
+            batch.batch_id,
+            poll_seconds=data.poll_seconds,
+            workflow_id=batch.workflow_id,
+            status="submitted",
+        )
+        if started:
+            workflow.logger.warning("batch %s left the chain; settling it again", batch.batch_id)
+        return started

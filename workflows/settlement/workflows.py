@@ -20,6 +20,31 @@ with workflow.unsafe.imports_passed_through():
 BATCH_ID = SearchAttributeKey.for_keyword("BatchId")
 SETTLEMENT_STATUS = SearchAttributeKey.for_keyword("SettlementStatus")
 
+
+async def start_batch_settlement(
+    batch_pk: int, batch_id: int, *, poll_seconds: float, workflow_id: str, status: str
+) -> bool:
+    """Start a batch's BatchSettlement as an abandoned child (it outlives its starter); False
+    while a run with that workflow id is still open (the caller tries again later)."""
+    try:
+        await workflow.start_child_workflow(
+            types.BATCH_WORKFLOW,
+            types.BatchInput(batch_pk, batch_id, poll_seconds),
+            id=workflow_id,
+            parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+            search_attributes=TypedSearchAttributes(
+                [
+                    SearchAttributePair(BATCH_ID, str(batch_id)),
+                    SearchAttributePair(SETTLEMENT_STATUS, status),
+                ]
+            ),
+        )
+    except WorkflowAlreadyStartedError:
+        workflow.logger.info("batch %s: its workflow id is still taken", batch_id)
+        return False
+    return True
+
+
 # Remember this many started batches across continue-as-new (only unsubmitted ones matter, and
 # there is at most one of those at a time).
 STARTED_MEMORY = 20
@@ -182,20 +207,10 @@ class SettlementScheduler:
         )
 
     async def _start(self, batch: types.BatchRef, data: types.SchedulerInput) -> bool:
-        try:
-            await workflow.start_child_workflow(
-                types.BATCH_WORKFLOW,
-                types.BatchInput(batch.batch_pk, batch.batch_id, data.poll_seconds),
-                id=types.batch_workflow_id(batch.batch_id, data.id_prefix),
-                parent_close_policy=workflow.ParentClosePolicy.ABANDON,
-                search_attributes=TypedSearchAttributes(
-                    [
-                        SearchAttributePair(BATCH_ID, str(batch.batch_id)),
-                        SearchAttributePair(SETTLEMENT_STATUS, "built"),
-                    ]
-                ),
-            )
-        except WorkflowAlreadyStartedError:
-            workflow.logger.info("batch %s: its workflow id is still taken", batch.batch_id)
-            return False
-        return True
+        return await start_batch_settlement(
+            batch.batch_pk,
+            batch.batch_id,
+            poll_seconds=data.poll_seconds,
+            workflow_id=types.batch_workflow_id(batch.batch_id, data.id_prefix),
+            status="built",
+        )
