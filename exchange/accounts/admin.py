@@ -19,7 +19,7 @@ class AccountAdmin(admin.ModelAdmin):
     @admin.action(description="Unfreeze withdrawals (resolves the reorgs that froze them)")
     def unfreeze_withdrawals(self, request: HttpRequest, queryset: QuerySet[Account]) -> None:
         # Through custody's service, so the decision is recorded on the reorg that froze them.
-        from exchange.custody.services import account_withdrawals_unfreeze
+        from exchange.custody.reorgs import account_withdrawals_unfreeze
 
         actor = f"admin:{request.user.get_username()}"
         accounts = list(queryset.filter(withdrawals_frozen=True))

@@ -1,7 +1,7 @@
-"""Settlement batches, deposits and reorgs, read-only: they change through
-exchange.custody.services (driven by the Temporal workflows), each batch linking to its workflow
-in the Temporal UI. The one thing an operator does here is record a decision on a reorg that
-removed credited deposits (which froze the depositors' withdrawals)."""
+"""Settlement batches, deposits and reorgs, read-only: they change through exchange.custody's
+settlement, deposits and reorgs services (driven by the Temporal workflows), each batch linking to
+its workflow in the Temporal UI. The one thing an operator does here is record a decision on a
+reorg that removed credited deposits (which froze the depositors' withdrawals)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 
-from exchange.custody import services
+from exchange.custody import reorgs
 from exchange.custody.chain import setting
 from exchange.custody.models import (
     BatchTrade,
@@ -146,7 +146,7 @@ class ChainReorgAdmin(ReadOnlyMixin, admin.ModelAdmin):
         actor = f"admin:{request.user.get_username()}"
         note = "unfrozen" if unfreeze else "accounts kept frozen"
         for reorg in queryset:
-            services.reorg_resolve(reorg=reorg, actor=actor, note=note, unfreeze=unfreeze)
+            reorgs.reorg_resolve(reorg=reorg, actor=actor, note=note, unfreeze=unfreeze)
         self.message_user(request, f"Recorded the decision on {queryset.count()} reorg(s).",
                           messages.SUCCESS)  # fmt: skip
 

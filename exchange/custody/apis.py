@@ -67,6 +67,10 @@ class DepositPagination(CursorPagination):
 
 
 class DepositListApi(TraderApi, generics.GenericAPIView):
+    # Declared (not paginated by hand) so the schema shows the real {next, previous, results}
+    # page with its cursor and limit parameters.
+    pagination_class = DepositPagination
+
     class OutputSerializer(serializers.Serializer):
         id = serializers.IntegerField()
         tx_hash = serializers.CharField()
@@ -97,10 +101,14 @@ class DepositListApi(TraderApi, generics.GenericAPIView):
             "CONFIRMATION_DEPTH blocks deep, then `credited` to the balance; `orphaned` if a "
             "reorg dropped it first."
         ),
-        responses={200: OutputSerializer(many=True), 401: error_response(*AUTH_ERRORS)},
+        responses={
+            200: OutputSerializer(many=True),
+            401: error_response(*AUTH_ERRORS),
+            # A cursor that does not decode: DRF's CursorPagination answers 404 for it.
+            404: error_response("not_found"),
+        },
         tags=["settlement"],
     )
     def get(self, request: Request) -> Response:
-        paginator = DepositPagination()
-        page = paginator.paginate_queryset(deposit_list(account=request.user), request, view=self)
-        return paginator.get_paginated_response(self.OutputSerializer(page, many=True).data)
+        page = self.paginate_queryset(deposit_list(account=request.user))
+        return self.get_paginated_response(self.OutputSerializer(page, many=True).data)

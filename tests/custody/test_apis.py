@@ -6,7 +6,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from exchange.accounts.services import token_create, trader_get_or_create
-from exchange.custody import services
+from exchange.custody import deposits, settlement
 from exchange.matching import Side
 
 from .support import USDC, WETH, Chain, MarketSetup, fill
@@ -24,7 +24,7 @@ def client_for(account) -> APIClient:  # type: ignore[no-untyped-def]
 def funded(chain: Chain, custody: MarketSetup, alice, bob) -> MarketSetup:
     chain.deposit(alice.address, chain.usdc, 50_000 * USDC)
     chain.deposit(bob.address, chain.weth, 10 * WETH)
-    services.chain_scan(max_blocks=500, depth=1)
+    deposits.chain_scan(max_blocks=500, depth=1)
     return custody
 
 
@@ -36,7 +36,7 @@ def test_fill_proof_verifies_against_the_on_chain_root(
              quantity=WETH // 100 * (i + 1))
         for i in range(5)
     ]  # fmt: skip
-    batch = services.batch_cut(max_trades=10)
+    batch = settlement.batch_cut(max_trades=10)
     trade = made[3]
 
     pending = client_for(alice).get(f"/api/v1/fills/{trade.trade_id}/proof")
@@ -46,8 +46,8 @@ def test_fill_proof_verifies_against_the_on_chain_root(
     proof = [bytes.fromhex(node[2:]) for node in body["proof"]]
     assert not chain.vault.verify_trade(body["batch_id"], trade.trade_id, proof)  # not on chain
 
-    services.batch_submit(batch_pk=batch.pk)
-    services.batch_mark_confirmed(batch_pk=batch.pk, confirmations=1)
+    settlement.batch_submit(batch_pk=batch.pk)
+    settlement.batch_mark_confirmed(batch_pk=batch.pk, confirmations=1)
     for who in (alice, bob):  # taker and maker both get it
         body = client_for(who).get(f"/api/v1/fills/{trade.trade_id}/proof").json()
         proof = [bytes.fromhex(node[2:]) for node in body["proof"]]
@@ -84,7 +84,7 @@ def test_deposits_lists_my_deposits_with_confirmations_and_status(
     chain.deposit(alice.address, chain.usdc, 1_500_000)  # 1.5 USDC
     chain.deposit(alice.address, chain.weth, WETH // 4)
     chain.deposit(bob.address, chain.usdc, 7 * USDC)
-    services.chain_scan(max_blocks=500, depth=2)  # the last deposit is only 1 block deep
+    deposits.chain_scan(max_blocks=500, depth=2)  # the last deposit is only 1 block deep
 
     response = client_for(alice).get("/api/v1/deposits", {"limit": 1})
     assert response.status_code == 200
@@ -99,3 +99,5 @@ def test_deposits_lists_my_deposits_with_confirmations_and_status(
     bobs = client_for(bob).get("/api/v1/deposits").json()["results"]
     assert [(d["amount"], d["status"], d["confirmations"]) for d in bobs] == [("7", "seen", 1)]
     assert APIClient().get("/api/v1/deposits").status_code == 401
+    bad = client_for(alice).get("/api/v1/deposits", {"cursor": "not-a-cursor"})
+    assert (bad.status_code, bad.json()["code"]) == (404, "not_found")  # as documented

@@ -7,7 +7,7 @@ import pytest
 from exchange.accounts.models import SYSTEM_FEES
 from exchange.accounts.services import system_account
 from exchange.chain import Delta, TradeTree
-from exchange.custody import services
+from exchange.custody import deposits, settlement
 from exchange.custody.errors import BatchAbandoned, SettlementRejected
 from exchange.custody.models import BatchCounter, BatchTrade, SettlementBatch
 from exchange.ledger.services import credit_deposit
@@ -26,7 +26,7 @@ def funded(chain: Chain, custody: MarketSetup, alice, bob) -> MarketSetup:
     """Alice holds USDC and Bob WETH, on the vault and (credited by a scan) in the ledger."""
     chain.deposit(alice.address, chain.usdc, 100_000 * USDC)
     chain.deposit(bob.address, chain.weth, 20 * WETH)
-    services.chain_scan(max_blocks=500, depth=1)
+    deposits.chain_scan(max_blocks=500, depth=1)
     return custody
 
 
@@ -64,8 +64,8 @@ def test_trade_changes_sum_to_zero_per_token_with_fees_to_the_fee_account(
 ):
     taker_buy, taker_sell = trades(funded.market, alice, bob, 2)
 
-    buy = services.trade_changes(taker_buy, fee_account=chain.fee)
-    sell = services.trade_changes(taker_sell, fee_account=chain.fee)
+    buy = settlement.trade_changes(taker_buy, fee_account=chain.fee)
+    sell = settlement.trade_changes(taker_sell, fee_account=chain.fee)
 
     n = taker_buy.notional
     assert buy == [
@@ -88,7 +88,7 @@ def test_cut_takes_matched_trades_in_order_and_ids_from_the_counter(
 ):
     made = trades(funded.market, alice, bob, 5)
 
-    batch = services.batch_cut(max_trades=3, key="k1")
+    batch = settlement.batch_cut(max_trades=3, key="k1")
 
     assert batch is not None and batch.batch_id == 1
     members = list(BatchTrade.objects.filter(batch=batch).order_by("trade_id"))
@@ -96,14 +96,14 @@ def test_cut_takes_matched_trades_in_order_and_ids_from_the_counter(
     assert batch.trades_root == "0x" + TradeTree([t.trade_id for t in made[:3]]).root.hex()
     assert set(Trade.objects.filter(settlement_status="batched")) == set(made[:3])
     # Same key: the same batch, not another one.
-    assert services.batch_cut(max_trades=3, key="k1") == batch
+    assert settlement.batch_cut(max_trades=3, key="k1") == batch
     # While batch 1 is not on chain, no batch 2 (the contract takes ids strictly in order).
-    assert services.batch_cut(max_trades=3, key="k2") is None
-    services.batch_submit(batch_pk=batch.pk)
-    second = services.batch_cut(max_trades=3, key="k2")
+    assert settlement.batch_cut(max_trades=3, key="k2") is None
+    settlement.batch_submit(batch_pk=batch.pk)
+    second = settlement.batch_cut(max_trades=3, key="k2")
     assert second.batch_id == 2 and second.trade_count == 2
     assert BatchCounter.objects.get(vault=chain.deployment.vault).next_batch_id == 3
-    assert services.batch_cut(max_trades=3, key="k3") is None
+    assert settlement.batch_cut(max_trades=3, key="k3") is None
 
 
 def test_batch_due_after_max_trades_or_max_age(funded: MarketSetup, alice, bob):
@@ -111,25 +111,25 @@ def test_batch_due_after_max_trades_or_max_age(funded: MarketSetup, alice, bob):
 
     from django.utils import timezone
 
-    assert not services.batch_due(max_trades=2, max_age_seconds=60)
+    assert not settlement.batch_due(max_trades=2, max_age_seconds=60)
     [first] = trades(funded.market, alice, bob, 1)
-    assert not services.batch_due(max_trades=2, max_age_seconds=60)
-    assert services.batch_due(
+    assert not settlement.batch_due(max_trades=2, max_age_seconds=60)
+    assert settlement.batch_due(
         max_trades=2, max_age_seconds=60, now=first.created_at + timedelta(seconds=61)
     )
     trades(funded.market, alice, bob, 1)
-    assert services.batch_due(max_trades=2, max_age_seconds=60, now=timezone.now())
+    assert settlement.batch_due(max_trades=2, max_age_seconds=60, now=timezone.now())
 
 
 def test_settled_batches_move_the_vault_exactly_as_the_ledger(
     funded: MarketSetup, alice, bob, chain: Chain
 ):
     trades(funded.market, alice, bob, 7)
-    while (batch := services.batch_cut(max_trades=3)) is not None:
-        submitted = services.batch_submit(batch_pk=batch.pk)
+    while (batch := settlement.batch_cut(max_trades=3)) is not None:
+        submitted = settlement.batch_submit(batch_pk=batch.pk)
         assert submitted.confirmations == 1 and not submitted.already_settled
-        assert services.batch_confirmations(batch_pk=batch.pk) >= 1
-        services.batch_mark_confirmed(batch_pk=batch.pk, confirmations=1)
+        assert settlement.batch_confirmations(batch_pk=batch.pk) >= 1
+        settlement.batch_mark_confirmed(batch_pk=batch.pk, confirmations=1)
 
     assert not Trade.objects.exclude(settlement_status="confirmed").exists()
     assert chain.vault.next_batch_id() == 4
@@ -142,13 +142,13 @@ def test_a_replayed_submission_is_detected_as_already_settled(
     funded: MarketSetup, alice, bob, chain: Chain
 ):
     trades(funded.market, alice, bob, 2)
-    batch = services.batch_cut(max_trades=10)
-    first = services.batch_submit(batch_pk=batch.pk)
+    batch = settlement.batch_cut(max_trades=10)
+    first = settlement.batch_submit(batch_pk=batch.pk)
     before = vault_and_ledger(chain, funded, [alice.address, bob.address])[0]
 
     # As a retry after a crash would: the row still says built, the chain already has it.
     SettlementBatch.objects.filter(pk=batch.pk).update(status="built", tx_hash="")
-    again = services.batch_submit(batch_pk=batch.pk)
+    again = settlement.batch_submit(batch_pk=batch.pk)
 
     assert again.already_settled
     assert again.batch.tx_hash == first.batch.tx_hash
@@ -169,53 +169,53 @@ def test_a_rejected_batch_fails_requeues_its_trades_and_gives_its_id_back(
     [bad] = [fill(funded.market, maker=bob, taker=carol, taker_side=Side.BUY, price=PRICE,
                   quantity=WETH // 10)]  # fmt: skip
 
-    batch = services.batch_cut(max_trades=10)
+    batch = settlement.batch_cut(max_trades=10)
     with pytest.raises(SettlementRejected, match="InsufficientBalance"):
-        services.batch_submit(batch_pk=batch.pk)
-    services.batch_mark_failed(batch_pk=batch.pk, reason="SettlementRejected: test")
+        settlement.batch_submit(batch_pk=batch.pk)
+    settlement.batch_mark_failed(batch_pk=batch.pk, reason="SettlementRejected: test")
 
     bad.refresh_from_db()
     assert bad.settlement_status == "matched"
     assert BatchCounter.objects.get(vault=chain.deployment.vault).next_batch_id == 1
     with pytest.raises(BatchAbandoned):
-        services.batch_submit(batch_pk=batch.pk)
+        settlement.batch_submit(batch_pk=batch.pk)
 
     # Second failure: given up on, and the id is still free for the good trades.
-    retry = services.batch_cut(max_trades=10)
+    retry = settlement.batch_cut(max_trades=10)
     assert retry.batch_id == 1
     with pytest.raises(SettlementRejected):
-        services.batch_submit(batch_pk=retry.pk)
-    services.batch_mark_failed(batch_pk=retry.pk, reason="SettlementRejected: test")
+        settlement.batch_submit(batch_pk=retry.pk)
+    settlement.batch_mark_failed(batch_pk=retry.pk, reason="SettlementRejected: test")
     bad.refresh_from_db()
     assert bad.settlement_status == "failed"
 
     good = trades(funded.market, alice, bob, 1)
-    batch = services.batch_cut(max_trades=10)
+    batch = settlement.batch_cut(max_trades=10)
     assert batch.batch_id == 1 and list(batch.members.values_list("trade", flat=True)) == [
         good[0].pk
     ]
-    services.batch_submit(batch_pk=batch.pk)
+    settlement.batch_submit(batch_pk=batch.pk)
     assert chain.vault.next_batch_id() == 2
     assert SettlementBatch.objects.filter(batch_id=1, status="failed").count() == 2
 
 
 def test_confirmed_is_final(funded: MarketSetup, alice, bob):
     trades(funded.market, alice, bob, 1)
-    batch = services.batch_cut(max_trades=10)
+    batch = settlement.batch_cut(max_trades=10)
     with pytest.raises(BatchAbandoned):
-        services.batch_mark_confirmed(batch_pk=batch.pk, confirmations=1)
-    services.batch_submit(batch_pk=batch.pk)
-    services.batch_mark_confirmed(batch_pk=batch.pk, confirmations=1)
-    services.batch_mark_confirmed(batch_pk=batch.pk, confirmations=1)  # idempotent
+        settlement.batch_mark_confirmed(batch_pk=batch.pk, confirmations=1)
+    settlement.batch_submit(batch_pk=batch.pk)
+    settlement.batch_mark_confirmed(batch_pk=batch.pk, confirmations=1)
+    settlement.batch_mark_confirmed(batch_pk=batch.pk, confirmations=1)  # idempotent
     with pytest.raises(BatchAbandoned):
-        services.batch_mark_failed(batch_pk=batch.pk, reason="no")
-    assert services.batch_submit(batch_pk=batch.pk).already_settled
+        settlement.batch_mark_failed(batch_pk=batch.pk, reason="no")
+    assert settlement.batch_submit(batch_pk=batch.pk).already_settled
 
 
 def test_fee_account_mirrors_system_fees(funded: MarketSetup, alice, bob, chain: Chain):
     trades(funded.market, alice, bob, 3)
-    batch = services.batch_cut(max_trades=10)
-    services.batch_submit(batch_pk=batch.pk)
+    batch = settlement.batch_cut(max_trades=10)
+    settlement.batch_submit(batch_pk=batch.pk)
     fees = system_account(SYSTEM_FEES)
     from .support import ledger_total
 
@@ -236,11 +236,11 @@ def test_both_traders_hear_each_settlement_status_on_their_socket_group(
         async_to_sync(channel_layer.group_add)(account_group(account.pk), inboxes[account.pk])
 
     with django_capture_on_commit_callbacks(execute=True):
-        batch = services.batch_cut(max_trades=10)
+        batch = settlement.batch_cut(max_trades=10)
     with django_capture_on_commit_callbacks(execute=True):
-        services.batch_submit(batch_pk=batch.pk)
+        settlement.batch_submit(batch_pk=batch.pk)
     with django_capture_on_commit_callbacks(execute=True):
-        services.batch_mark_confirmed(batch_pk=batch.pk, confirmations=1)
+        settlement.batch_mark_confirmed(batch_pk=batch.pk, confirmations=1)
 
     for account in (alice, bob):
         statuses = []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from exchange.custody import services
+from exchange.custody import deposits
 from exchange.custody.models import ChainCursor, Deposit, ProcessedBlock
 from exchange.ledger.models import JournalEntry
 
@@ -17,8 +17,8 @@ def mine(chain: Chain, blocks: int = 1) -> None:
     chain.w3.provider.make_request("anvil_mine", [blocks])
 
 
-def scan(depth: int) -> services.ScanResult:
-    return services.chain_scan(max_blocks=500, depth=depth)
+def scan(depth: int) -> deposits.ScanResult:
+    return deposits.chain_scan(max_blocks=500, depth=depth)
 
 
 def test_a_deposit_is_credited_once_at_the_confirmation_depth_not_before(
@@ -67,7 +67,7 @@ def test_scans_are_bounded_and_keep_block_headers(chain: Chain, custody: MarketS
 
     results = []
     while not results or not results[-1].caught_up:
-        results.append(services.chain_scan(max_blocks=4, depth=1))
+        results.append(deposits.chain_scan(max_blocks=4, depth=1))
 
     assert all(r.to_block - r.from_block < 4 for r in results)
     assert results[-1].to_block == head

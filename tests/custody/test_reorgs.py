@@ -15,7 +15,7 @@ from web3 import Web3
 from exchange.accounts.models import Account
 from exchange.accounts.services import trader_get_or_create
 from exchange.chain.artifacts import contract_at
-from exchange.custody import services
+from exchange.custody import deposits, settlement
 from exchange.custody.chain import reset_clients
 from exchange.custody.models import ChainReorg, Deposit, ProcessedBlock
 from exchange.ledger.models import JournalEntry
@@ -75,10 +75,10 @@ def raw(chain: Chain, tx_hash: str) -> str:
     return chain.w3.provider.make_request("eth_getRawTransactionByHash", [tx_hash])["result"]
 
 
-def scan_to_head() -> list[services.ScanResult]:
-    results = [services.chain_scan(max_blocks=500, depth=DEPTH)]
+def scan_to_head() -> list[deposits.ScanResult]:
+    results = [deposits.chain_scan(max_blocks=500, depth=DEPTH)]
     while results[-1].reorg or not results[-1].caught_up:
-        results.append(services.chain_scan(max_blocks=500, depth=DEPTH))
+        results.append(deposits.chain_scan(max_blocks=500, depth=DEPTH))
     return results
 
 
@@ -97,7 +97,7 @@ def test_a_reorg_is_recorded_with_its_hashes_and_alerted_at_error(
     old = {b.number: b.hash for b in ProcessedBlock.objects.all()}
     head = chain.w3.eth.block_number
 
-    caplog.set_level(logging.ERROR, logger="exchange.custody.services")
+    caplog.set_level(logging.ERROR, logger="exchange.custody.reorgs")
     reorg(chain, 2)  # the deposit's block and the approval's under it
     results = scan_to_head()
 
@@ -128,7 +128,7 @@ def test_a_deep_reorg_never_reverses_a_credited_deposit_it_freezes_the_account(
     deposit = Deposit.objects.get(tx_hash=tx_hash)
     assert deposit.status == "credited" and ledger_total(alice, usdc) == 40 * USDC
 
-    caplog.set_level(logging.ERROR, logger="exchange.custody.services")
+    caplog.set_level(logging.ERROR, logger="exchange.custody.reorgs")
     reorg(chain, DEPTH + 2)  # deeper than the confirmation depth: the deposit is gone
     assert chain.vault.balance_of(alice.address, chain.usdc) == 0
     scan_to_head()
@@ -289,10 +289,10 @@ def test_a_confirmed_batch_that_left_the_chain_is_reopened_and_settled_again(
     scan_to_head()
     fill(setup.market, maker=bob, taker=alice, taker_side=Side.BUY, price=3_000 * USDC,
          quantity=WETH // 10)  # fmt: skip
-    batch = services.batch_cut(max_trades=10)
-    submitted = services.batch_submit(batch_pk=batch.pk)
+    batch = settlement.batch_cut(max_trades=10)
+    submitted = settlement.batch_submit(batch_pk=batch.pk)
     mine(chain, DEPTH)
-    services.batch_mark_confirmed(batch_pk=batch.pk, confirmations=DEPTH + 1)
+    settlement.batch_mark_confirmed(batch_pk=batch.pk, confirmations=DEPTH + 1)
     scan_to_head()
     old_block = submitted.batch.block_number
 
@@ -307,13 +307,13 @@ def test_a_confirmed_batch_that_left_the_chain_is_reopened_and_settled_again(
     assert ChainReorg.objects.get().settlements_rechecked == [{"batch": 1, "outcome": "reopened"}]
 
     # What its new workflow run does: settle it again, then confirm it.
-    again = services.batch_submit(batch_pk=batch.pk)
+    again = settlement.batch_submit(batch_pk=batch.pk)
     assert not again.already_settled and again.batch.block_number > old_block
-    services.batch_mark_confirmed(batch_pk=batch.pk, confirmations=DEPTH)
+    settlement.batch_mark_confirmed(batch_pk=batch.pk, confirmations=DEPTH)
     batch.refresh_from_db()
     assert batch.status == "confirmed" and batch.reopened_at is None
     assert chain.vault.next_batch_id() == 2
-    assert services.chain_scan(max_blocks=500, depth=DEPTH).reopened == ()
+    assert deposits.chain_scan(max_blocks=500, depth=DEPTH).reopened == ()
 
 
 def test_a_confirmed_batch_reincluded_elsewhere_only_moves(reorgable: Setup):
@@ -324,11 +324,11 @@ def test_a_confirmed_batch_reincluded_elsewhere_only_moves(reorgable: Setup):
     scan_to_head()
     fill(setup.market, maker=bob, taker=alice, taker_side=Side.BUY, price=3_000 * USDC,
          quantity=WETH // 10)  # fmt: skip
-    batch = services.batch_cut(max_trades=10)
-    tx_hash = services.batch_submit(batch_pk=batch.pk).batch.tx_hash
+    batch = settlement.batch_cut(max_trades=10)
+    tx_hash = settlement.batch_submit(batch_pk=batch.pk).batch.tx_hash
     settle_raw = raw(chain, tx_hash)
     mine(chain, DEPTH)
-    services.batch_mark_confirmed(batch_pk=batch.pk, confirmations=DEPTH + 1)
+    settlement.batch_mark_confirmed(batch_pk=batch.pk, confirmations=DEPTH + 1)
     scan_to_head()
 
     reorg(chain, DEPTH + 1, [[settle_raw, 1]])

@@ -105,6 +105,7 @@ def test_paginated_lists_are_documented_as_pages_with_cursor_parameters() -> Non
         ("orders_list", "Order"),
         ("fills_list", "Fill"),
         ("ledger_list", "LedgerLine"),
+        ("deposits_list", "Deposit"),
     ]:
         operation = by_id[operation_id]
         ref = operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]

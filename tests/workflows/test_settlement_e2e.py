@@ -213,7 +213,7 @@ async def test_a_rejected_batch_fails_and_its_id_goes_to_the_next_batch(
         return fill(setup.market, maker=bob, taker=dave, taker_side=Side.BUY, price=PRICE,
                     quantity=WETH // 10).pk  # fmt: skip
 
-    caplog.set_level(logging.ERROR, logger="exchange.custody.services")
+    caplog.set_level(logging.ERROR, logger="exchange.custody.settlement")
     async with running_worker(client, queue):
         await eventually(lambda: credited(setup, amounts), what="deposits credited")
         bad = await orm(book_unfunded)

@@ -12,13 +12,13 @@ from workflows.settlement.support import django_activity, heartbeating
 @activity.defn(name=types.SCAN)
 @django_activity
 def scan(data: types.ScanInput) -> types.ScanOutput:
-    from exchange.custody import services
+    from exchange.custody import deposits
     from exchange.custody.chain import setting
     from workflows.settlement.types import batch_workflow_id
 
     max_blocks = data.max_blocks or int(setting("CHAIN_SCAN_MAX_BLOCKS", 500))
     with heartbeating():
-        result = services.chain_scan(
+        result = deposits.chain_scan(
             max_blocks=max_blocks, depth=int(setting("CONFIRMATION_DEPTH", 1))
         )
     return types.ScanOutput(

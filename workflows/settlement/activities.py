@@ -20,7 +20,7 @@ def _ref(batch) -> types.BatchRef:  # type: ignore[no-untyped-def]
 def cut(data: types.CutInput) -> types.CutResult:
     """Wait (heartbeating) until a batch is due, cut it and return it, for at most
     SETTLEMENT_CUT_WAIT_SECONDS. Also returns any batch still waiting for its workflow."""
-    from exchange.custody import services
+    from exchange.custody import settlement
     from exchange.custody.chain import setting
 
     info = activity.info()
@@ -34,9 +34,9 @@ def cut(data: types.CutInput) -> types.CutResult:
     deadline = time.monotonic() + wait
     while True:
         batch = None
-        if services.batch_due(max_trades=max_trades, max_age_seconds=max_age):
-            batch = services.batch_cut(max_trades=max_trades, key=key)
-        awaiting = services.batches_awaiting_submission()
+        if settlement.batch_due(max_trades=max_trades, max_age_seconds=max_age):
+            batch = settlement.batch_cut(max_trades=max_trades, key=key)
+        awaiting = settlement.batches_awaiting_submission()
         unstarted = [b for b in awaiting if b.pk not in started]
         if batch is not None or unstarted or time.monotonic() >= deadline:
             return types.CutResult(
@@ -50,11 +50,11 @@ def cut(data: types.CutInput) -> types.CutResult:
 @activity.defn(name=types.SUBMIT)
 @django_activity
 def submit(data: types.BatchInput) -> types.SubmitResult:
-    from exchange.custody import services
+    from exchange.custody import settlement
     from exchange.custody.chain import setting
 
     with heartbeating():
-        done = services.batch_submit(batch_pk=data.batch_pk)
+        done = settlement.batch_submit(batch_pk=data.batch_pk)
     depth = int(setting("CONFIRMATION_DEPTH", 1))
     return types.SubmitResult(
         tx_hash=done.batch.tx_hash,
@@ -68,10 +68,10 @@ def submit(data: types.BatchInput) -> types.SubmitResult:
 @activity.defn(name=types.CONFIRMATIONS)
 @django_activity
 def confirmations(data: types.ConfirmationsInput) -> types.ConfirmationsResult:
-    from exchange.custody import services
+    from exchange.custody import settlement
     from exchange.custody.chain import setting
 
-    count = services.batch_confirmations(batch_pk=data.batch_pk)
+    count = settlement.batch_confirmations(batch_pk=data.batch_pk)
     return types.ConfirmationsResult(
         confirmations=count, confirmed=count >= int(setting("CONFIRMATION_DEPTH", 1))
     )
@@ -80,17 +80,17 @@ def confirmations(data: types.ConfirmationsInput) -> types.ConfirmationsResult:
 @activity.defn(name=types.MARK_CONFIRMED)
 @django_activity
 def mark_confirmed(data: types.MarkConfirmedInput) -> None:
-    from exchange.custody import services
+    from exchange.custody import settlement
 
-    services.batch_mark_confirmed(batch_pk=data.batch_pk, confirmations=data.confirmations)
+    settlement.batch_mark_confirmed(batch_pk=data.batch_pk, confirmations=data.confirmations)
 
 
 @activity.defn(name=types.MARK_FAILED)
 @django_activity
 def mark_failed(data: types.MarkFailedInput) -> None:
-    from exchange.custody import services
+    from exchange.custody import settlement
 
-    services.batch_mark_failed(
+    settlement.batch_mark_failed(
         batch_pk=data.batch_pk, reason=data.reason, id_used_on_chain=data.id_used_on_chain
     )
 
