@@ -26,7 +26,10 @@ class Bucket(models.TextChoices):
 
 
 class Balance(models.Model):
-    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="balances")
+    # Indexed by ledger_balance_unique (account, asset).
+    account = models.ForeignKey(
+        Account, on_delete=models.PROTECT, related_name="balances", db_index=False
+    )
     asset = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="balances")
     available = BaseUnitsField(default=0)
     held = BaseUnitsField(default=0)

@@ -26,8 +26,14 @@ class Order(models.Model):
         CANCELLED = "cancelled"
         REJECTED = "rejected"
 
-    account = models.ForeignKey("accounts.Account", on_delete=models.PROTECT, related_name="orders")
-    market = models.ForeignKey("markets.Market", on_delete=models.PROTECT, related_name="orders")
+    # No single-column indexes where a composite one below starts with the column: every index
+    # is written again when the worker changes an order's status (no HOT update).
+    account = models.ForeignKey(
+        "accounts.Account", on_delete=models.PROTECT, related_name="orders", db_index=False
+    )
+    market = models.ForeignKey(
+        "markets.Market", on_delete=models.PROTECT, related_name="orders", db_index=False
+    )
     side = models.CharField(max_length=4, choices=_choices(Side))
     order_type = models.CharField(max_length=6, choices=_choices(OrderType))
     # Quote base units per whole base unit; for a market order, the optional protection price.
@@ -120,7 +126,9 @@ class OrderCommand(models.Model):
         CANCEL_ALL = "cancel_all"
         EXPIRE = "expire"
 
-    market = models.ForeignKey("markets.Market", on_delete=models.PROTECT, related_name="commands")
+    market = models.ForeignKey(  # indexed by command_sequence_once (market, sequence)
+        "markets.Market", on_delete=models.PROTECT, related_name="commands", db_index=False
+    )
     sequence = models.BigIntegerField()
     kind = models.CharField(max_length=10, choices=Kind.choices)
     account = models.ForeignKey(
@@ -161,16 +169,20 @@ class Trade(models.Model):
         CONFIRMED = "confirmed"
         FAILED = "failed"
 
-    trade_id = models.CharField(max_length=64, unique=True)
-    market = models.ForeignKey("markets.Market", on_delete=models.PROTECT, related_name="trades")
+    # Unique through a constraint (no LIKE-pattern twin index) and no single-column indexes the
+    # composite ones below cover: the worker inserts every trade, each index costs.
+    trade_id = models.CharField(max_length=64)
+    market = models.ForeignKey(
+        "markets.Market", on_delete=models.PROTECT, related_name="trades", db_index=False
+    )
     sequence = models.BigIntegerField(help_text="Sequence of the taker's command.")
     maker_order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="maker_trades")
     taker_order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="taker_trades")
     maker_account = models.ForeignKey(
-        "accounts.Account", on_delete=models.PROTECT, related_name="maker_trades"
+        "accounts.Account", on_delete=models.PROTECT, related_name="maker_trades", db_index=False
     )
     taker_account = models.ForeignKey(
-        "accounts.Account", on_delete=models.PROTECT, related_name="taker_trades"
+        "accounts.Account", on_delete=models.PROTECT, related_name="taker_trades", db_index=False
     )
     taker_side = models.CharField(max_length=4, choices=_choices(Side))
     price = BaseUnitsField()
@@ -185,6 +197,7 @@ class Trade(models.Model):
 
     class Meta:
         ordering = ["-id"]
+        constraints = [models.UniqueConstraint(fields=["trade_id"], name="trade_id_once")]
         indexes = [
             models.Index(fields=["market", "-id"]),
             models.Index(fields=["maker_account", "-id"]),
