@@ -112,23 +112,19 @@ def start_postgres(*, data_dir: Path, port: int, log_dir: Path = LOG_DIR) -> Man
         if prefix:
             shutil.chown(data_dir, "postgres")
         say(f"initialising a private PostgreSQL cluster in {data_dir}")
-        subprocess.run(
-            [
-                *prefix,
-                postgres_bin("initdb"),
-                "-D",
-                str(data_dir),
-                "-U",
-                "postgres",
-                "-A",
-                "trust",
-                "--no-sync",
-                "-E",
-                "UTF8",
-            ],
-            check=True,
+        initdb = subprocess.run(
+            [*prefix, postgres_bin("initdb"), "-D", str(data_dir), "-U", "postgres",
+             "-A", "trust", "--no-sync", "-E", "UTF8"],
             capture_output=True,
-        )
+            text=True,
+        )  # fmt: skip
+        if initdb.returncode:
+            # As root, initdb runs as the postgres user: every folder above data_dir must let it
+            # through (a checkout under a 0700 home or temporary folder does not).
+            raise StackError(
+                f"initdb failed in {data_dir} (exit {initdb.returncode}): "
+                f"{(initdb.stderr or initdb.stdout).strip()}"
+            )
     proc = ManagedProcess.start(
         f"postgres-{port}",
         [
