@@ -9,6 +9,7 @@ stops.
 from __future__ import annotations
 
 import glob
+import hashlib
 import json
 import os
 import shutil
@@ -104,6 +105,21 @@ def _unprivileged_prefix() -> list[str]:
     return ["runuser", "-u", "postgres", "--"]
 
 
+def private_cluster_dir() -> Path:
+    """var/postgres, unless the server's user cannot reach it: as root, PostgreSQL runs as the
+    postgres user, and a checkout under a 0700 folder (a home, a mktemp dir) keeps it out. Then
+    a folder of this checkout's own under /var/tmp."""
+    wanted = VAR / "postgres"
+    prefix = _unprivileged_prefix()
+    VAR.mkdir(parents=True, exist_ok=True)
+    if not prefix or subprocess.run([*prefix, "test", "-x", str(VAR)]).returncode == 0:
+        return wanted
+    digest = hashlib.sha1(str(VAR.resolve()).encode()).hexdigest()[:10]
+    fallback = Path("/var/tmp") / f"clearway-postgres-{digest}"
+    say(f"PostgreSQL: the postgres user cannot enter {VAR}; using {fallback} instead")
+    return fallback
+
+
 def start_postgres(*, data_dir: Path, port: int, log_dir: Path = LOG_DIR) -> ManagedProcess:
     """A private cluster in ``data_dir`` (created with initdb on first use), trust auth."""
     prefix = _unprivileged_prefix()
@@ -180,8 +196,9 @@ def ensure_postgres(database_url: str) -> ManagedProcess | None:
     if port_open(host, port):
         say(f"PostgreSQL: using the server already running at {host}:{port}")
     elif host in ("127.0.0.1", "localhost"):
-        say(f"PostgreSQL: nothing at {host}:{port}; starting a private cluster under var/postgres")
-        proc = start_postgres(data_dir=VAR / "postgres", port=port)
+        data_dir = private_cluster_dir()
+        say(f"PostgreSQL: nothing at {host}:{port}; starting a private cluster in {data_dir}")
+        proc = start_postgres(data_dir=data_dir, port=port)
     else:
         raise StackError(f"PostgreSQL at {host}:{port} is not reachable (DATABASE_URL)")
     create_database(database_url)

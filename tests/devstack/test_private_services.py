@@ -4,6 +4,7 @@ say so, and the next run finds them instead of starting more."""
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -16,10 +17,9 @@ from exchange.devstack.procs import StackError, free_port, port_open
 
 
 def test_private_postgres_and_redis_start_when_none_answers(monkeypatch, capsys) -> None:
-    # As root, initdb runs as the unprivileged postgres user: the var dir must let it through.
-    var = Path(tempfile.mkdtemp(prefix="clearway-var-"))
-    var.chmod(0o755)
-    monkeypatch.setattr(services, "VAR", var)
+    # A 0700 folder, like a checkout in a mktemp dir: as root, the server runs as the postgres
+    # user, who cannot enter it, so the cluster goes to a folder of its own under /var/tmp.
+    monkeypatch.setattr(services, "VAR", Path(tempfile.mkdtemp(prefix="clearway-var-")))
     pg_port, redis_port = free_port(), free_port()
     database_url = f"postgres://postgres@127.0.0.1:{pg_port}/clearway_private"
     redis_url = f"redis://127.0.0.1:{redis_port}/0"
@@ -38,9 +38,12 @@ def test_private_postgres_and_redis_start_when_none_answers(monkeypatch, capsys)
         for proc in (cache, postgres):
             if proc is not None:
                 proc.stop()
+        shutil.rmtree(services.private_cluster_dir(), ignore_errors=True)
 
     said = capsys.readouterr().out
     assert f"PostgreSQL: nothing at 127.0.0.1:{pg_port}; starting a private cluster" in said
+    if services._unprivileged_prefix():
+        assert "the postgres user cannot enter" in said
     assert f"Redis: nothing at 127.0.0.1:{redis_port}; starting a private redis-server" in said
     assert f"PostgreSQL: using the server already running at 127.0.0.1:{pg_port}" in said
     assert not port_open("127.0.0.1", pg_port) and not port_open("127.0.0.1", redis_port)
