@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from temporalio import activity
 
+from workflows.activity_support import django_activity, heartbeating
 from workflows.chain import types
-from workflows.settlement.support import django_activity, heartbeating
 
 
 @activity.defn(name=types.SCAN)

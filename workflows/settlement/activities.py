@@ -7,8 +7,8 @@ import time
 
 from temporalio import activity
 
+from workflows.activity_support import django_activity, heartbeating
 from workflows.settlement import types
-from workflows.settlement.support import django_activity, heartbeating
 
 
 def _ref(batch) -> types.BatchRef:  # type: ignore[no-untyped-def]

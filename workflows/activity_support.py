@@ -1,4 +1,4 @@
-"""Plumbing shared by the custody activities: Django connection hygiene and heartbeats."""
+"""Plumbing shared by every activity module: Django connection hygiene and heartbeats."""
 
 from __future__ import annotations
 
