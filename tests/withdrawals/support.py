@@ -8,13 +8,12 @@ import gc
 import json
 import os
 import secrets
-from collections.abc import AsyncIterator, Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from eth_typing import ChecksumAddress
 from eth_utils import to_checksum_address
@@ -24,12 +23,12 @@ from web3 import Web3
 
 from exchange.chain import Deployment, TokenSpec, Vault, deploy_stack, mint_test_tokens
 from exchange.chain.artifacts import contract_at
+from tests.async_db import ClosingExecutor
 
 HISTORIES = Path(__file__).parent / "histories"
 TOKENS = (TokenSpec("WETH", "Wrapped Ether", 18), TokenSpec("USDC", "USD Coin", 6))
 WETH = 10**18
 USDC = 10**6
-T = TypeVar("T")
 
 
 def new_address() -> ChecksumAddress:
@@ -146,45 +145,6 @@ def ledger_entries(withdrawal) -> dict[str, int]:  # type: ignore[no-untyped-def
 
 
 # ------------------------------------------------------------------------------------ async
-def _closing(fn: Callable[..., T]) -> Callable[..., T]:
-    def run(*args: Any, **kwargs: Any) -> T:
-        from django.db import connections
-
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            # Thread connections would otherwise outlive the test and block the test
-            # database's flush and drop.
-            connections.close_all()
-
-    return run
-
-
-class ClosingExecutor(ThreadPoolExecutor):
-    """The worker's activity pool, closing each thread's database connection after each task."""
-
-    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
-        return super().submit(_closing(fn), *args, **kwargs)
-
-
-async def orm(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Run database code from an async test (in a thread, with its own connection)."""
-    return await asyncio.to_thread(_closing(fn), *args, **kwargs)
-
-
-async def eventually(
-    check: Callable[[], Any], *, timeout: float = 60, every: float = 0.1, what: str = ""
-) -> Any:
-    """Poll the sync ``check`` (in a thread) until it returns something truthy."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        value = await orm(check)
-        if value:
-            return value
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what or check.__name__}")
-        await asyncio.sleep(every)
 
 
 def collect_garbage() -> None:

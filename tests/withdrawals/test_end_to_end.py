@@ -14,16 +14,15 @@ from django.test import Client as DjangoClient
 
 from exchange.accounts.services import token_create, trader_get_or_create
 from exchange.withdrawals.models import Withdrawal
+from tests.async_db import eventually, orm
 
 from .support import (
     USDC,
     balance,
     check_histories,
     credit,
-    eventually,
     ledger_entries,
     new_address,
-    orm,
     running_worker,
     set_limits,
     system_withdrawn,

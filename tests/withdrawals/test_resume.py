@@ -12,8 +12,9 @@ from django.core.management import call_command
 from exchange.accounts.services import trader_get_or_create
 from exchange.withdrawals import services, temporal
 from exchange.withdrawals.models import Withdrawal
+from tests.async_db import orm
 
-from .support import USDC, balance, credit, new_address, orm, running_worker, set_limits
+from .support import USDC, balance, credit, new_address, running_worker, set_limits
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

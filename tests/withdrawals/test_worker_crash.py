@@ -20,6 +20,7 @@ from exchange.chain import withdrawal_key
 from exchange.devstack.procs import REPO
 from exchange.withdrawals import services
 from exchange.withdrawals.models import Withdrawal
+from tests.async_db import eventually, orm
 from tests.conftest import TEST_LOG_DIR
 
 from .support import (
@@ -27,10 +28,8 @@ from .support import (
     balance,
     check_histories,
     credit,
-    eventually,
     ledger_entries,
     new_address,
-    orm,
     set_limits,
     system_withdrawn,
 )

@@ -3,69 +3,25 @@ process), the database from async tests, a TCP proxy to cut the chain RPC, and h
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import socket
 import threading
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
-from typing import Any, TypeVar
 
 import pytest
 from temporalio.client import Client, WorkflowHistory
 from temporalio.worker import Replayer
 
+from tests.async_db import ClosingExecutor
 from workers.temporal import WORKFLOWS, build_worker, ensure_workflows
 from workflows.chain import types as chain_types
 from workflows.settlement import types as settlement_types
 
 HISTORIES = Path(__file__).parent / "histories"
-T = TypeVar("T")
-
-
-def _closing(fn: Callable[..., T]) -> Callable[..., T]:
-    def run(*args: Any, **kwargs: Any) -> T:
-        from django.db import connections
-
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            # Thread connections would otherwise outlive the test and block the test
-            # database's flush and drop.
-            connections.close_all()
-
-    return run
-
-
-class ClosingExecutor(ThreadPoolExecutor):
-    """The worker's activity pool, closing each thread's database connection after each task."""
-
-    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
-        return super().submit(_closing(fn), *args, **kwargs)
-
-
-async def orm(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Run database code from an async test (in a thread, with its own connection)."""
-    return await asyncio.to_thread(_closing(fn), *args, **kwargs)
-
-
-async def eventually(
-    check: Callable[[], Any], *, timeout: float = 60, every: float = 0.1, what: str = ""
-) -> Any:
-    """Poll the sync ``check`` (in a thread) until it returns something truthy."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        value = await orm(check)
-        if value:
-            return value
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what or check.__name__}")
-        await asyncio.sleep(every)
 
 
 @asynccontextmanager

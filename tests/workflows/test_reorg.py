@@ -37,11 +37,12 @@ from exchange.ledger.models import JournalEntry
 from exchange.trading.models import Trade
 from exchange.withdrawals.models import AssetWithdrawalLimits, Withdrawal
 from exchange.withdrawals.services import WithdrawalRequest, withdrawal_request
+from tests.async_db import eventually, orm
 from tests.custody.support import USDC, Chain, MarketSetup, configure, deploy_chain
 from tests.custody.support import ledger_total as total
 from workflows.settlement.types import batch_workflow_id
 
-from .conftest import check_histories, eventually, orm, running_worker, stop_singletons
+from .conftest import check_histories, running_worker, stop_singletons
 from .test_settlement_e2e import balances_match, book_fills, fund, settled_exactly_once
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -18,6 +18,7 @@ from exchange.custody.models import BatchTrade, SettlementBatch
 from exchange.ledger.services import credit_deposit
 from exchange.matching import Side
 from exchange.trading.models import Trade
+from tests.async_db import eventually, orm
 from tests.custody.support import (
     USDC,
     WETH,
@@ -31,7 +32,7 @@ from tests.custody.support import (
 )
 from workflows.settlement import types
 
-from .conftest import check_histories, eventually, orm, running_worker, stop_singletons
+from .conftest import check_histories, running_worker, stop_singletons
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

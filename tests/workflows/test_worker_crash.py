@@ -22,11 +22,12 @@ from exchange.custody.models import Deposit, SettlementBatch
 from exchange.devstack.procs import REPO
 from exchange.ledger.models import JournalEntry
 from exchange.trading.models import Trade
+from tests.async_db import eventually, orm
 from tests.conftest import TEST_LOG_DIR, Anvil, start_anvil
 from tests.custody.support import USDC, Chain, configure, deploy_chain
 from workflows.settlement import types
 
-from .conftest import check_histories, eventually, orm, stop_singletons
+from .conftest import check_histories, stop_singletons
 from .test_settlement_e2e import (
     all_confirmed,
     balances_match,
