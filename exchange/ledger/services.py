@@ -4,16 +4,21 @@
 constant number of statements (the matching worker's micro-batches). Both share one code path:
 
 1. validate in Python (known kind, non-zero integer lines, zero sum per asset);
-2. insert the entries with ``ON CONFLICT (kind, reference) DO NOTHING``: an entry that already
-   exists is skipped (idempotency), after checking it was posted with the same lines;
-3. lock every touched balance once, ``ORDER BY account_id, asset_id ... FOR UPDATE``, creating
-   missing rows first with ``ON CONFLICT DO NOTHING``. Every transaction locks in the same order,
-   so concurrent postings wait for each other but never deadlock;
-4. replay the entries in order against the locked values, refusing (InsufficientFunds) the batch
-   if any entry would take a guarded bucket below zero after it is applied. The outcome is what
-   posting the entries one by one would give, except that a refusal applies none of them;
-5. one UPDATE ... FROM unnest(...) applies the net delta per balance, one INSERT ... SELECT FROM
-   unnest(...) writes the lines.
+2. one statement inserts the entries with ``ON CONFLICT (kind, reference) DO NOTHING`` and the
+   lines of those it inserted: an entry that already exists is skipped (idempotency), after
+   checking it was posted with the same lines;
+3. one statement locks every touched balance once, ``ORDER BY account_id, asset_id ... FOR
+   UPDATE``, and adds each its net change, unless the balance is guarded (never below zero) and
+   the lowest point one of its buckets reaches along the entries, in order, is below zero. Every
+   transaction locks in the same order, so concurrent postings wait for each other but never
+   deadlock. Missing balance rows are created (``ON CONFLICT DO NOTHING``) and moved in a second
+   pass;
+4. if the guard held a balance back, the entries are replayed against the locked values to
+   name the first one that overdraws (InsufficientFunds), and nothing is applied. The outcome is
+   what posting the entries one by one would give, except that a refusal applies none of them.
+
+The balances come last because their rows stay locked until the transaction ends: every other
+writer of those accounts (order placement, the matching worker) waits meanwhile.
 
 Arrays (``unnest``) rather than VALUES lists keep each statement's text constant and its
 parameter count at a handful, whatever the batch size.
@@ -57,6 +62,7 @@ _MAX_ABS_AMOUNT = 10**78 - 1  # NUMERIC(78, 0)
 Key = tuple[int, int]  # (account_id, asset_id)
 
 _KINDS = frozenset(JournalEntry.Kind.values)
+_AVAILABLE = Bucket.AVAILABLE.value
 _BUCKETS = frozenset(Bucket.values)
 
 
@@ -140,14 +146,11 @@ def _post(entries: Sequence[NewEntry]) -> tuple[list[PostedEntry], list[JournalE
             _, signature = existing.get(key, (None, None))
             if signature != signatures[first[key]]:
                 raise _conflict(entries[first[key]])
-
         new = [entry for entry in unique if (entry.kind, entry.reference) in inserted]
         if new:
-            keys = sorted({(line.account_id, line.asset_id) for e in new for line in e.lines})
-            positions = _lock_positions(cursor, keys)
-            _replay(new, positions)
-            _apply(cursor, positions)
-            _insert_lines(cursor, new, inserted)
+            # Last: a balance row stays locked until the transaction ends, and every other
+            # writer of that account waits meanwhile.
+            _move_balances(cursor, new)
 
     ids = {key: row[0] for key, row in inserted.items()}
     ids.update({key: row[0] for key, row in existing.items()})
@@ -333,13 +336,29 @@ _BALANCE = Balance._meta.db_table
 _ACCOUNT = Account._meta.db_table
 _ASSET = Asset._meta.db_table
 
+# Entries, then the lines of those just inserted (joined back through their key: RETURNING
+# cannot return an input's position). Line ids follow the input order.
 _INSERT_ENTRIES = f"""
-    INSERT INTO {_ENTRY} (kind, reference, metadata, created_at)
-    SELECT e.kind, e.reference, e.metadata::jsonb, now()
-    FROM unnest(%b::text[], %b::text[], %b::text[]) AS e(kind, reference, metadata)
-    ORDER BY e.kind, e.reference
-    ON CONFLICT (kind, reference) DO NOTHING
-    RETURNING id, kind, reference, created_at
+    WITH e AS (
+        INSERT INTO {_ENTRY} (kind, reference, metadata, created_at)
+        SELECT e.kind, e.reference, e.metadata::jsonb, now()
+        FROM unnest(%(kinds)b::text[], %(references)b::text[], %(metadata)b::text[])
+          AS e(kind, reference, metadata)
+        ORDER BY e.kind, e.reference
+        ON CONFLICT (kind, reference) DO NOTHING
+        RETURNING id, kind, reference, created_at
+    ), lines AS (
+        INSERT INTO {_LINE} (entry_id, account_id, asset_id, bucket, amount)
+        SELECT e.id, l.account_id, l.asset_id, l.bucket, l.amount
+        FROM unnest(%(entry)b::int[], %(account)b::bigint[], %(asset)b::bigint[],
+                    %(bucket)b::text[], %(amount)b::numeric[])
+               WITH ORDINALITY AS l(entry, account_id, asset_id, bucket, amount, n)
+        JOIN unnest(%(kinds)b::text[], %(references)b::text[])
+               WITH ORDINALITY AS k(kind, reference, entry) ON k.entry = l.entry
+        JOIN e ON e.kind = k.kind AND e.reference = k.reference
+        ORDER BY l.n
+    )
+    SELECT id, kind, reference, created_at FROM e
 """
 
 _EXISTING_LINES = f"""
@@ -350,9 +369,32 @@ _EXISTING_LINES = f"""
     JOIN {_LINE} l ON l.entry_id = e.id
 """
 
-# Sorting before locking makes the lock order deterministic (PostgreSQL locks rows as they leave
-# the sort). "guarded" marks balances that must never go negative.
-_LOCK_BALANCES = f"""
+# The subquery locks in sorted order (PostgreSQL locks rows as they leave the sort); the guard
+# reads the row as locked, the newest committed version. "guarded": must never go negative.
+# A balance held back by the guard is locked but not returned.
+_MOVE_BALANCES = f"""
+    UPDATE {_BALANCE} AS b
+    SET available = b.available + m.available, held = b.held + m.held, updated_at = now()
+    FROM (
+        SELECT b.id, m.available, m.held, m.low_available, m.low_held,
+               (NOT b.is_system OR a.address = ANY(%b::text[])) AS guarded
+        FROM {_BALANCE} b
+        JOIN {_ACCOUNT} a ON a.id = b.account_id
+        JOIN unnest(%b::bigint[], %b::bigint[], %b::numeric[], %b::numeric[], %b::numeric[],
+                    %b::numeric[])
+          AS m(account_id, asset_id, available, held, low_available, low_held)
+          ON b.account_id = m.account_id AND b.asset_id = m.asset_id
+        ORDER BY b.account_id, b.asset_id
+        FOR UPDATE OF b
+    ) AS m
+    WHERE b.id = m.id
+      AND (NOT m.guarded
+           OR (coalesce(b.available + m.low_available >= 0, true)
+               AND coalesce(b.held + m.low_held >= 0, true)))
+    RETURNING b.account_id, b.asset_id
+"""
+
+_SELECT_BALANCES = f"""
     SELECT b.id, b.account_id, b.asset_id, b.available, b.held,
            (NOT b.is_system OR a.address = ANY(%b::text[])) AS guarded
     FROM {_BALANCE} b
@@ -373,20 +415,10 @@ _CREATE_BALANCES = f"""
     ON CONFLICT (account_id, asset_id) DO NOTHING
 """
 
-_UPDATE_BALANCES = f"""
-    UPDATE {_BALANCE} AS b
-    SET available = b.available + d.available, held = b.held + d.held, updated_at = now()
-    FROM unnest(%b::bigint[], %b::numeric[], %b::numeric[]) AS d(id, available, held)
-    WHERE b.id = d.id
-"""
-
-_INSERT_LINES = f"""
-    INSERT INTO {_LINE} (entry_id, account_id, asset_id, bucket, amount)
-    SELECT * FROM unnest(%b::bigint[], %b::bigint[], %b::bigint[], %b::text[], %b::numeric[])
-"""
-
 
 def _insert_entries(cursor: Any, entries: list[NewEntry]) -> dict[tuple[str, str], tuple]:
+    """Insert the entries that are new, with their lines; (kind, reference) -> (id, created)
+    of each inserted."""
     metadata = []
     for entry in entries:
         if entry.metadata is None:
@@ -399,9 +431,26 @@ def _insert_entries(cursor: Any, entries: list[NewEntry]) -> dict[tuple[str, str
                 "Metadata must be JSON-serialisable.",
                 extra={"kind": entry.kind, "reference": entry.reference},
             ) from None
+    positions, account_ids, asset_ids, buckets, amounts = [], [], [], [], []
+    for position, entry in enumerate(entries, 1):
+        for line in entry.lines:
+            positions.append(position)
+            account_ids.append(line.account_id)
+            asset_ids.append(line.asset_id)
+            buckets.append(str(line.bucket))
+            amounts.append(line.amount)
     cursor.execute(
         _INSERT_ENTRIES,
-        [[e.kind for e in entries], [e.reference for e in entries], metadata],
+        {
+            "kinds": [e.kind for e in entries],
+            "references": [e.reference for e in entries],
+            "metadata": metadata,
+            "entry": positions,
+            "account": account_ids,
+            "asset": asset_ids,
+            "bucket": buckets,
+            "amount": amounts,
+        },
     )
     return {(kind, reference): (id_, created_at) for id_, kind, reference, created_at in cursor}
 
@@ -417,45 +466,112 @@ def _existing_entries(
     return found
 
 
-class _Position:
-    __slots__ = ("available", "balance_id", "guarded", "held", "start_available", "start_held")
+class _Move:
+    """One balance's net change over the entries, and the lowest point (relative to the start)
+    each bucket reaches after an entry that touches it (None: no entry touches the bucket)."""
 
-    def __init__(self, balance_id: int, available: int, held: int, guarded: bool) -> None:
-        self.balance_id = balance_id
-        self.available = self.start_available = available
-        self.held = self.start_held = held
+    __slots__ = ("available", "held", "low_available", "low_held")
+
+    def __init__(self) -> None:
+        self.available = self.held = 0
+        self.low_available: int | None = None
+        self.low_held: int | None = None
+
+
+def _moves(entries: list[NewEntry]) -> dict[Key, _Move]:
+    moves: dict[Key, _Move] = {}
+    for entry in entries:
+        touched: list[tuple[_Move, str]] = []
+        for line in entry.lines:
+            key = (line.account_id, line.asset_id)
+            move = moves.get(key)
+            if move is None:
+                move = moves[key] = _Move()
+            if line.bucket == _AVAILABLE:
+                move.available += line.amount
+            else:
+                move.held += line.amount
+            touched.append((move, line.bucket))
+        # The guard applies after the whole entry, as posting it alone would.
+        for move, bucket in touched:
+            if bucket == _AVAILABLE:
+                if move.low_available is None or move.available < move.low_available:
+                    move.low_available = move.available
+            elif move.low_held is None or move.held < move.low_held:
+                move.low_held = move.held
+    return moves
+
+
+def _run_moves(cursor: Any, keys: list[Key], moves: dict[Key, _Move]) -> set[Key]:
+    """Lock and move the balances of ``keys``; returns those moved."""
+    chosen = [moves[key] for key in keys]
+    cursor.execute(
+        _MOVE_BALANCES,
+        [
+            list(NON_NEGATIVE_SYSTEM_ACCOUNTS),
+            [k[0] for k in keys],
+            [k[1] for k in keys],
+            [m.available for m in chosen],
+            [m.held for m in chosen],
+            [m.low_available for m in chosen],
+            [m.low_held for m in chosen],
+        ],
+    )
+    return set(cursor)
+
+
+def _move_balances(cursor: Any, entries: list[NewEntry]) -> None:
+    moves = _moves(entries)
+    keys = sorted(moves)
+    moved = _run_moves(cursor, keys, moves)
+    left = [key for key in keys if key not in moved]
+    if left:
+        found = _select_for_update(cursor, left)
+        if missing := [key for key in left if key not in found]:
+            # Rows created here are locked in a second sorted pass. That stays deadlock-free: a
+            # transaction only waits on a row another one inserted after that one finished
+            # locking.
+            cursor.execute(
+                _CREATE_BALANCES,
+                [Account.Kind.SYSTEM.value, [k[0] for k in missing], [k[1] for k in missing]],
+            )
+            moved |= _run_moves(cursor, missing, moves)
+            left = [key for key in keys if key not in moved]
+    if not left:
+        return
+    positions = _select_for_update(cursor, keys)
+    unknown = [key for key in left if key not in positions]
+    if unknown:
+        raise InvalidEntry(
+            "A line names an unknown account or asset.",
+            extra={"positions": [{"account_id": a, "asset_id": s} for a, s in unknown]},
+        )
+    # The guard held a balance back: replay from the balances as they were to name the entry.
+    for key in moved:
+        positions[key].available -= moves[key].available
+        positions[key].held -= moves[key].held
+    _replay(entries, positions)
+    raise AssertionError("the ledger's guard and its replay disagree")
+
+
+class _Position:
+    __slots__ = ("available", "guarded", "held")
+
+    def __init__(self, available: int, held: int, guarded: bool) -> None:
+        self.available = available
+        self.held = held
         self.guarded = guarded
 
 
 def _select_for_update(cursor: Any, keys: list[Key]) -> dict[Key, _Position]:
     cursor.execute(
-        _LOCK_BALANCES,
+        _SELECT_BALANCES,
         [list(NON_NEGATIVE_SYSTEM_ACCOUNTS), [k[0] for k in keys], [k[1] for k in keys]],
     )
     return {
-        (account_id, asset_id): _Position(id_, int(available), int(held), guarded)
-        for id_, account_id, asset_id, available, held, guarded in cursor
+        (account_id, asset_id): _Position(int(available), int(held), guarded)
+        for _, account_id, asset_id, available, held, guarded in cursor
     }
-
-
-def _lock_positions(cursor: Any, keys: list[Key]) -> dict[Key, _Position]:
-    positions = _select_for_update(cursor, keys)
-    missing = [key for key in keys if key not in positions]
-    if missing:
-        # Rows created here are locked in a second sorted pass. That stays deadlock-free: a
-        # transaction only waits on a row another one inserted after that one finished locking.
-        cursor.execute(
-            _CREATE_BALANCES,
-            [Account.Kind.SYSTEM.value, [k[0] for k in missing], [k[1] for k in missing]],
-        )
-        positions.update(_select_for_update(cursor, missing))
-        unknown = [key for key in missing if key not in positions]
-        if unknown:
-            raise InvalidEntry(
-                "A line names an unknown account or asset.",
-                extra={"positions": [{"account_id": a, "asset_id": s} for a, s in unknown]},
-            )
-    return positions
 
 
 def _replay(entries: list[NewEntry], positions: dict[Key, _Position]) -> None:
@@ -485,34 +601,3 @@ def _replay(entries: list[NewEntry], positions: dict[Key, _Position]) -> None:
                         "shortfall": str(-after),
                     },
                 )
-
-
-def _apply(cursor: Any, positions: dict[Key, _Position]) -> None:
-    changed = [
-        p for p in positions.values() if p.available != p.start_available or p.held != p.start_held
-    ]
-    if not changed:
-        return
-    cursor.execute(
-        _UPDATE_BALANCES,
-        [
-            [p.balance_id for p in changed],
-            [p.available - p.start_available for p in changed],
-            [p.held - p.start_held for p in changed],
-        ],
-    )
-
-
-def _insert_lines(
-    cursor: Any, entries: list[NewEntry], inserted: dict[tuple[str, str], tuple]
-) -> None:
-    entry_ids, account_ids, asset_ids, buckets, amounts = [], [], [], [], []
-    for entry in entries:
-        entry_id = inserted[(entry.kind, entry.reference)][0]
-        for line in entry.lines:
-            entry_ids.append(entry_id)
-            account_ids.append(line.account_id)
-            asset_ids.append(line.asset_id)
-            buckets.append(str(line.bucket))
-            amounts.append(line.amount)
-    cursor.execute(_INSERT_LINES, [entry_ids, account_ids, asset_ids, buckets, amounts])

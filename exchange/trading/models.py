@@ -171,18 +171,37 @@ class Trade(models.Model):
 
     # Unique through a constraint (no LIKE-pattern twin index) and no single-column indexes the
     # composite ones below cover: the worker inserts every trade, each index costs.
+    # No database FK checks either (db_constraint=False): only the worker inserts trades, from
+    # orders it read in the same market, and each check took a KEY SHARE lock at COMMIT, on
+    # account rows that order placement locks FOR UPDATE. PROTECT still guards ORM deletes.
     trade_id = models.CharField(max_length=64)
     market = models.ForeignKey(
-        "markets.Market", on_delete=models.PROTECT, related_name="trades", db_index=False
+        "markets.Market",
+        on_delete=models.PROTECT,
+        related_name="trades",
+        db_index=False,
+        db_constraint=False,
     )
     sequence = models.BigIntegerField(help_text="Sequence of the taker's command.")
-    maker_order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="maker_trades")
-    taker_order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="taker_trades")
+    maker_order = models.ForeignKey(
+        Order, on_delete=models.PROTECT, related_name="maker_trades", db_constraint=False
+    )
+    taker_order = models.ForeignKey(
+        Order, on_delete=models.PROTECT, related_name="taker_trades", db_constraint=False
+    )
     maker_account = models.ForeignKey(
-        "accounts.Account", on_delete=models.PROTECT, related_name="maker_trades", db_index=False
+        "accounts.Account",
+        on_delete=models.PROTECT,
+        related_name="maker_trades",
+        db_index=False,
+        db_constraint=False,
     )
     taker_account = models.ForeignKey(
-        "accounts.Account", on_delete=models.PROTECT, related_name="taker_trades", db_index=False
+        "accounts.Account",
+        on_delete=models.PROTECT,
+        related_name="taker_trades",
+        db_index=False,
+        db_constraint=False,
     )
     taker_side = models.CharField(max_length=4, choices=_choices(Side))
     price = BaseUnitsField()

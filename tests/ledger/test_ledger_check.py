@@ -98,6 +98,21 @@ def test_a_tampered_journal_line_is_reported(busy_ledger: list[Account], usdc: A
     assert "WETH" not in message
 
 
+def test_a_line_without_its_entry_is_reported(busy_ledger: list[Account], usdc: Asset) -> None:
+    line = JournalLine.objects.filter(asset=usdc, entry__reference="trade:1", amount=1_800).get()
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE ledger_journalline SET entry_id = -1 WHERE id = %s", [line.pk])
+
+    with pytest.raises(CommandError) as error:
+        run_check()
+
+    message = str(error.value)
+    assert "USDC: (e) lines of entry -1 sum to 1800 base units but the entry does not exist" in (
+        message
+    )
+    assert "USDC: (e) entry trade:trade:1 lines sum to -1800 base units" in message
+
+
 def test_a_negative_trader_balance_is_reported(busy_ledger: list[Account], usdc: Asset) -> None:
     alice = busy_ledger[0]
     with connection.cursor() as cursor:

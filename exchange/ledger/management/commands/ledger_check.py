@@ -6,7 +6,8 @@ Per asset:
   (c) no trader, system:fees or system:withdrawals bucket is negative;
   (d) conservation: traders + system:fees hold deposits credited minus withdrawals paid, both
       taken from the journal of system:deposits and system:withdrawals;
-  (e) every journal entry's lines sum to zero.
+  (e) every journal entry's lines sum to zero, and every line belongs to an entry (the
+      database does not check that link row by row: see JournalLine.entry).
 
 Reads one consistent snapshot (REPEATABLE READ) so postings committed meanwhile cause no false
 alarm. Scans every balance and journal line: an operator's check, not a per-request one.
@@ -80,12 +81,13 @@ _NEGATIVE = f"""
     ORDER BY b.asset_id, a.address
 """
 
+# A line without its entry comes out with a NULL kind (its entry id as the reference).
 _UNBALANCED_ENTRIES = f"""
-    SELECT l.asset_id, e.kind, e.reference, SUM(l.amount)
-    FROM {_LINE} l JOIN {_ENTRY} e ON e.id = l.entry_id
-    GROUP BY l.asset_id, e.id, e.kind, e.reference
-    HAVING SUM(l.amount) <> 0
-    ORDER BY l.asset_id, e.id
+    SELECT l.asset_id, e.kind, COALESCE(e.reference, l.entry_id::text), SUM(l.amount)
+    FROM {_LINE} l LEFT JOIN {_ENTRY} e ON e.id = l.entry_id
+    GROUP BY l.asset_id, l.entry_id, e.kind, e.reference
+    HAVING SUM(l.amount) <> 0 OR e.kind IS NULL
+    ORDER BY l.asset_id, l.entry_id
 """
 
 _MAX_LISTED = 5
@@ -181,7 +183,11 @@ class Command(BaseCommand):
         cursor.execute(_UNBALANCED_ENTRIES)
         for asset_id, kind, reference, total in cursor:
             reports[asset_id].problems.append(
-                f"(e) entry {kind}:{reference} lines sum to {int(total)} base units, expected 0"
+                f"(e) lines of entry {reference} sum to {int(total)} base units but the entry "
+                "does not exist"
+                if kind is None
+                else f"(e) entry {kind}:{reference} lines sum to {int(total)} base units, "
+                "expected 0"
             )
         return reports
 
