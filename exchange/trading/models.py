@@ -54,7 +54,12 @@ class Order(models.Model):
     request_fingerprint = models.CharField(max_length=64)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACCEPTED)
     reason = models.CharField(max_length=32, blank=True, help_text="Reject or cancel reason.")
-    hold_asset = models.ForeignKey("markets.Asset", on_delete=models.PROTECT, related_name="+")
+    # Not indexed, like the command's and the trade's references to orders and accounts below:
+    # no query looks rows up by them, and every index costs on the hot insert or update. Only
+    # deleting the referenced row would scan (PROTECT refuses it anyway).
+    hold_asset = models.ForeignKey(
+        "markets.Asset", on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     hold_amount = BaseUnitsField(help_text="Funds held at placement.")
     hold_remaining = BaseUnitsField(help_text="Still held; released or consumed by the worker.")
     sequence = models.BigIntegerField(help_text="Sequence of the place command.")
@@ -132,9 +137,15 @@ class OrderCommand(models.Model):
     sequence = models.BigIntegerField()
     kind = models.CharField(max_length=10, choices=Kind.choices)
     account = models.ForeignKey(
-        "accounts.Account", on_delete=models.PROTECT, null=True, related_name="commands"
+        "accounts.Account",
+        on_delete=models.PROTECT,
+        null=True,
+        related_name="commands",
+        db_index=False,
     )
-    order = models.ForeignKey(Order, on_delete=models.PROTECT, null=True, related_name="commands")
+    order = models.ForeignKey(
+        Order, on_delete=models.PROTECT, null=True, related_name="commands", db_index=False
+    )
     payload = models.JSONField(default=dict)
     accepted_at = models.DateTimeField(default=timezone.now)
 
@@ -184,10 +195,18 @@ class Trade(models.Model):
     )
     sequence = models.BigIntegerField(help_text="Sequence of the taker's command.")
     maker_order = models.ForeignKey(
-        Order, on_delete=models.PROTECT, related_name="maker_trades", db_constraint=False
+        Order,
+        on_delete=models.PROTECT,
+        related_name="maker_trades",
+        db_index=False,
+        db_constraint=False,
     )
     taker_order = models.ForeignKey(
-        Order, on_delete=models.PROTECT, related_name="taker_trades", db_constraint=False
+        Order,
+        on_delete=models.PROTECT,
+        related_name="taker_trades",
+        db_index=False,
+        db_constraint=False,
     )
     maker_account = models.ForeignKey(
         "accounts.Account",

@@ -227,8 +227,9 @@ def _sequence_order(
     account: Account, market: Market, request: OrderRequest, now: datetime
 ) -> Order:
     # The account lock makes the risk checks (open orders, daily notional) exact under
-    # concurrent requests from the same account.
-    account = Account.objects.select_for_update().get(pk=account.pk)
+    # concurrent requests from the same account. NO KEY: rows that merely reference the account
+    # (orders, commands, trades) take KEY SHARE locks, which must not wait on it.
+    account = Account.objects.select_for_update(no_key=True).get(pk=account.pk)
     if Order.objects.filter(account=account, nonce=request.nonce).exists():
         raise NonceReused("This nonce was already used by another order.")
     hold_asset_id, hold_amount = hold_for(market, request)
@@ -239,12 +240,6 @@ def _sequence_order(
         price=request.price,
         quantity=request.quantity,
         now=now,
-    )
-    hold(
-        account=account,
-        asset=market.base if hold_asset_id == market.base_id else market.quote,
-        amount=hold_amount,
-        reference=f"order:{account.pk}:{request.client_order_id}",
     )
     sequence = next_sequence(market)
     order = Order.objects.create(
@@ -276,6 +271,15 @@ def _sequence_order(
         order=order,
         payload={"order_id": order.pk},
         accepted_at=now,
+    )
+    # The hold comes last: the balance row stays locked until COMMIT, and the matching worker
+    # needs it for every fill of this account. The sequence row is locked longer instead,
+    # which only other placements in this market wait on.
+    hold(
+        account=account,
+        asset=market.base if hold_asset_id == market.base_id else market.quote,
+        amount=hold_amount,
+        reference=f"order:{account.pk}:{request.client_order_id}",
     )
     _notify(market)
     return order

@@ -213,29 +213,16 @@ class CommandWriter:
 
     @transaction.atomic
     def write(self, specs: list[Spec], now: datetime | None = None) -> None:
-        """One transaction, like a request each: holds, sequence numbers, orders, commands."""
+        """One transaction, like a request each: sequence numbers, orders, commands, holds."""
         places = [spec for spec in specs if isinstance(spec, Place)]
         holds = {spec.client_order_id: self.hold(spec) for spec in places}
-        post_entries(
-            [
-                NewEntry(
-                    JournalEntry.Kind.HOLD,
-                    f"order:{spec.account}:{spec.client_order_id}",
-                    [
-                        Line(spec.account, holds[spec.client_order_id][0], -amount),
-                        Line(spec.account, holds[spec.client_order_id][0], amount, Bucket.HELD),
-                    ],
-                )
-                for spec in places
-                if (amount := holds[spec.client_order_id][1])
-            ]
-        )
         counts: dict[str, int] = {}
         for spec in specs:
             counts[spec.market] = counts.get(spec.market, 0) + 1
         connection.ensure_connection()
         with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-            # The sequence rows last, as order_place takes them; one UPDATE per market.
+            # Sequence, orders, commands, then the holds, in order_place's order; one UPDATE per
+            # market.
             next_seq: dict[str, int] = {}
             for symbol in sorted(counts):
                 cursor.execute(_SEQUENCE, [counts[symbol], self.markets[symbol].pk])
@@ -304,6 +291,20 @@ class CommandWriter:
                     order_ids,
                     payloads,
                 ],
+            )
+            post_entries(
+                [
+                    NewEntry(
+                        JournalEntry.Kind.HOLD,
+                        f"order:{spec.account}:{spec.client_order_id}",
+                        [
+                            Line(spec.account, holds[spec.client_order_id][0], -amount),
+                            Line(spec.account, holds[spec.client_order_id][0], amount, Bucket.HELD),
+                        ],
+                    )
+                    for spec in places
+                    if (amount := holds[spec.client_order_id][1])
+                ]
             )
             for symbol in sorted(counts):
                 cursor.execute(
