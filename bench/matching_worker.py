@@ -20,10 +20,11 @@ backlog   ``--backlog`` commands are written first, then ``python -m workers.mat
 overload  a separate feeder process offers more than the worker can take (``--overload-rate``)
           for ``--duration`` s: throughput with the writes competing for the same two cores.
 latency   a separate feeder process offers ``--rate`` commands/s for ``--duration`` s in 100
-          transactions a second. Latency = the worker's commit of a command's batch (its clock,
-          logged per batch with ``--log-batches``) minus the command's ``accepted_at`` (the
-          feeder's clock just before its insert, like ``order_place``'s ``now``); the first 2 s
-          are warm-up and not counted.
+          transactions a second (its stream generated before its clock starts). Latency = the
+          worker's commit of a command's batch (its clock, logged per batch with
+          ``--log-batches``) minus the command's ``accepted_at`` (the feeder's clock just
+          before its insert, like ``order_place``'s ``now``); the first 2 s of the feed are
+          warm-up and not counted.
 takeover  two workers run; the owner of both markets is SIGKILLed ``--takeovers`` times under
           a light feed. Measured: kill -> the standby holds both advisory locks (pg_locks,
           polled every 5 ms) and kill -> the standby's first committed batch.
@@ -34,6 +35,7 @@ The worker's batch log, the feeder and this script all use the same machine cloc
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import platform
 import re
@@ -181,6 +183,10 @@ def feed(args: argparse.Namespace) -> None:
     accounts = list(Account.objects.filter(kind="trader").values_list("pk", flat=True))
     generator = StreamGenerator(markets, accounts, seed=args.seed, id_base=args.id_base)
     writer = CommandWriter(markets)
+    # The whole stream up front: generating it is the load generator's work, not the
+    # system's, and would take CPU from it on the same cores.
+    stream = generator.take(min(int(args.rate * args.duration) + 1_000, 200_000))
+    gc.freeze()  # the stream is long-lived: keep collections from walking it
     interval = 0.01
     start = time.monotonic()
     written = 0
@@ -188,7 +194,9 @@ def feed(args: argparse.Namespace) -> None:
     while (elapsed := time.monotonic() - start) < args.duration:
         due = min(int(args.rate * elapsed) - written, 1_000)
         if due > 0:
-            writer.write(generator.take(due))
+            if written + due > len(stream):  # a long feed (takeover): generate as it goes
+                stream.extend(generator.take(written + due - len(stream)))
+            writer.write(stream[written : written + due])
             written += due
         tick += 1
         pause = start + tick * interval - time.monotonic()
@@ -278,13 +286,15 @@ def phase_feed(
 ) -> dict[str, object]:
     worker = WorkerProcess(env, args.batch_size, name)
     time.sleep(3)  # process start and book rebuild, before the feed
-    skip_before = time.time() + 2.0  # warm-up
+    feed_start = time.time()
     feeder = start_feeder(env, rate, args.duration, args.seed + id_base, id_base)
     feeder.wait()
     fed_until = time.time()
     wait_drained(300)
     worker.stop()
     accepted = sequence_times()
+    # Warm-up: the first 2 s of the feed (it starts once the feeder has set up).
+    skip_before = min(t for t in accepted.values() if t >= feed_start) + 2.0
     batches = [b for b in worker.batches() if b[4] > skip_before]
     latencies = []
     for symbol, first, last, _, committed in batches:

@@ -21,7 +21,8 @@ The balances come last because their rows stay locked until the transaction ends
 writer of those accounts (order placement, the matching worker) waits meanwhile.
 
 Arrays (``unnest``) rather than VALUES lists keep each statement's text constant and its
-parameter count at a handful, whatever the batch size.
+parameter count at a handful, whatever the batch size; they go in as text literals
+(``exchange.pgbulk``).
 
 Callers that post several entries in one outer transaction should pass them to one
 ``post_entries`` call: separate calls lock separately, and two such transactions touching the
@@ -32,14 +33,13 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import psycopg
 from django.db import connection, transaction
 
+from exchange import pgbulk
 from exchange.accounts.models import SYSTEM_DEPOSITS, SYSTEM_FEES, SYSTEM_WITHDRAWALS, Account
 from exchange.accounts.services import system_account
 from exchange.ledger.errors import (
@@ -50,11 +50,13 @@ from exchange.ledger.errors import (
 )
 from exchange.ledger.models import Balance, Bucket, JournalEntry, JournalLine
 from exchange.markets.models import Asset
+from exchange.pgbulk import ints, texts
 
 # System accounts that, like traders, can never hold less than nothing. Only system:deposits
 # goes negative (it is the other side of every deposit); the DB constraint exempts all system
 # rows, so these are guarded here and by ledger_check.
 NON_NEGATIVE_SYSTEM_ACCOUNTS = (SYSTEM_FEES, SYSTEM_WITHDRAWALS)
+_GUARDED_SYSTEM = texts(NON_NEGATIVE_SYSTEM_ACCOUNTS)
 
 MAX_REFERENCE_LENGTH = 128
 _MAX_ABS_AMOUNT = 10**78 - 1  # NUMERIC(78, 0)
@@ -112,14 +114,16 @@ def post_entry(
     return created[0]
 
 
-@transaction.atomic
-def post_entries(entries: Sequence[NewEntry]) -> list[PostedEntry]:
+def post_entries(entries: Sequence[NewEntry], *, savepoint: bool = True) -> list[PostedEntry]:
     """Post many entries in one transaction; one PostedEntry per input entry, in order.
 
     Entries whose (kind, reference) already exists (in the database or earlier in the batch)
     are skipped with ``created=False``. All-or-nothing: any error applies none of the entries.
+    Inside a transaction, ``savepoint=False`` saves two round trips (the matching worker's
+    batches) but an error then leaves the caller's transaction to be rolled back.
     """
-    posted, _ = _post(entries)
+    with transaction.atomic(savepoint=savepoint):
+        posted, _ = _post(entries)
     return posted
 
 
@@ -138,7 +142,7 @@ def _post(entries: Sequence[NewEntry]) -> tuple[list[PostedEntry], list[JournalE
             raise _conflict(entry)
     unique = [entries[index] for index in first.values()]
 
-    with _cursor() as cursor:
+    with pgbulk.cursor() as cursor:
         inserted = _insert_entries(cursor, unique)
         existing_keys = [key for key in first if key not in inserted]
         existing = _existing_entries(cursor, existing_keys) if existing_keys else {}
@@ -317,19 +321,6 @@ def _conflict(entry: NewEntry) -> ReferenceConflict:
 # --- SQL --------------------------------------------------------------------------------------
 
 
-@contextmanager
-def _cursor() -> Iterator[psycopg.Cursor]:
-    """A server-side-binding cursor on Django's connection, in the current transaction.
-
-    Django's psycopg backend binds parameters client-side, quoting every array element into the
-    SQL text; for a batch's arrays that quoting cost more than the statements' execution.
-    Errors are still raised as django.db errors.
-    """
-    connection.ensure_connection()
-    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-        yield cursor
-
-
 _ENTRY = JournalEntry._meta.db_table
 _LINE = JournalLine._meta.db_table
 _BALANCE = Balance._meta.db_table
@@ -342,7 +333,7 @@ _INSERT_ENTRIES = f"""
     WITH e AS (
         INSERT INTO {_ENTRY} (kind, reference, metadata, created_at)
         SELECT e.kind, e.reference, e.metadata::jsonb, now()
-        FROM unnest(%(kinds)b::text[], %(references)b::text[], %(metadata)b::text[])
+        FROM unnest(%(kinds)s::text[], %(references)s::text[], %(metadata)s::text[])
           AS e(kind, reference, metadata)
         ORDER BY e.kind, e.reference
         ON CONFLICT (kind, reference) DO NOTHING
@@ -350,10 +341,10 @@ _INSERT_ENTRIES = f"""
     ), lines AS (
         INSERT INTO {_LINE} (entry_id, account_id, asset_id, bucket, amount)
         SELECT e.id, l.account_id, l.asset_id, l.bucket, l.amount
-        FROM unnest(%(entry)b::int[], %(account)b::bigint[], %(asset)b::bigint[],
-                    %(bucket)b::text[], %(amount)b::numeric[])
+        FROM unnest(%(entry)s::int[], %(account)s::bigint[], %(asset)s::bigint[],
+                    %(bucket)s::text[], %(amount)s::numeric[])
                WITH ORDINALITY AS l(entry, account_id, asset_id, bucket, amount, n)
-        JOIN unnest(%(kinds)b::text[], %(references)b::text[])
+        JOIN unnest(%(kinds)s::text[], %(references)s::text[])
                WITH ORDINALITY AS k(kind, reference, entry) ON k.entry = l.entry
         JOIN e ON e.kind = k.kind AND e.reference = k.reference
         ORDER BY l.n
@@ -364,7 +355,7 @@ _INSERT_ENTRIES = f"""
 _EXISTING_LINES = f"""
     SELECT e.kind, e.reference, e.id, l.account_id, l.asset_id, l.bucket, l.amount
     FROM {_ENTRY} e
-    JOIN unnest(%b::text[], %b::text[]) AS k(kind, reference)
+    JOIN unnest(%s::text[], %s::text[]) AS k(kind, reference)
       ON e.kind = k.kind AND e.reference = k.reference
     JOIN {_LINE} l ON l.entry_id = e.id
 """
@@ -377,11 +368,11 @@ _MOVE_BALANCES = f"""
     SET available = b.available + m.available, held = b.held + m.held, updated_at = now()
     FROM (
         SELECT b.id, m.available, m.held, m.low_available, m.low_held,
-               (NOT b.is_system OR a.address = ANY(%b::text[])) AS guarded
+               (NOT b.is_system OR a.address = ANY(%s::text[])) AS guarded
         FROM {_BALANCE} b
         JOIN {_ACCOUNT} a ON a.id = b.account_id
-        JOIN unnest(%b::bigint[], %b::bigint[], %b::numeric[], %b::numeric[], %b::numeric[],
-                    %b::numeric[])
+        JOIN unnest(%s::bigint[], %s::bigint[], %s::numeric[], %s::numeric[], %s::numeric[],
+                    %s::numeric[])
           AS m(account_id, asset_id, available, held, low_available, low_held)
           ON b.account_id = m.account_id AND b.asset_id = m.asset_id
         ORDER BY b.account_id, b.asset_id
@@ -396,10 +387,10 @@ _MOVE_BALANCES = f"""
 
 _SELECT_BALANCES = f"""
     SELECT b.id, b.account_id, b.asset_id, b.available, b.held,
-           (NOT b.is_system OR a.address = ANY(%b::text[])) AS guarded
+           (NOT b.is_system OR a.address = ANY(%s::text[])) AS guarded
     FROM {_BALANCE} b
     JOIN {_ACCOUNT} a ON a.id = b.account_id
-    JOIN unnest(%b::bigint[], %b::bigint[]) AS k(account_id, asset_id)
+    JOIN unnest(%s::bigint[], %s::bigint[]) AS k(account_id, asset_id)
       ON b.account_id = k.account_id AND b.asset_id = k.asset_id
     ORDER BY b.account_id, b.asset_id
     FOR UPDATE OF b
@@ -407,8 +398,8 @@ _SELECT_BALANCES = f"""
 
 _CREATE_BALANCES = f"""
     INSERT INTO {_BALANCE} (account_id, asset_id, available, held, is_system, updated_at)
-    SELECT k.account_id, k.asset_id, 0, 0, a.kind = %b, now()
-    FROM unnest(%b::bigint[], %b::bigint[]) AS k(account_id, asset_id)
+    SELECT k.account_id, k.asset_id, 0, 0, a.kind = %s, now()
+    FROM unnest(%s::bigint[], %s::bigint[]) AS k(account_id, asset_id)
     JOIN {_ACCOUNT} a ON a.id = k.account_id
     JOIN {_ASSET} s ON s.id = k.asset_id
     ORDER BY k.account_id, k.asset_id
@@ -442,14 +433,14 @@ def _insert_entries(cursor: Any, entries: list[NewEntry]) -> dict[tuple[str, str
     cursor.execute(
         _INSERT_ENTRIES,
         {
-            "kinds": [e.kind for e in entries],
-            "references": [e.reference for e in entries],
-            "metadata": metadata,
-            "entry": positions,
-            "account": account_ids,
-            "asset": asset_ids,
-            "bucket": buckets,
-            "amount": amounts,
+            "kinds": texts([e.kind for e in entries]),
+            "references": texts([e.reference for e in entries]),
+            "metadata": texts(metadata),
+            "entry": ints(positions),
+            "account": ints(account_ids),
+            "asset": ints(asset_ids),
+            "bucket": texts(buckets),
+            "amount": ints(amounts),
         },
     )
     return {(kind, reference): (id_, created_at) for id_, kind, reference, created_at in cursor}
@@ -458,7 +449,7 @@ def _insert_entries(cursor: Any, entries: list[NewEntry]) -> dict[tuple[str, str
 def _existing_entries(
     cursor: Any, keys: list[tuple[str, str]]
 ) -> dict[tuple[str, str], tuple[int, Counter]]:
-    cursor.execute(_EXISTING_LINES, [[k for k, _ in keys], [r for _, r in keys]])
+    cursor.execute(_EXISTING_LINES, [texts([k for k, _ in keys]), texts([r for _, r in keys])])
     found: dict[tuple[str, str], tuple[int, Counter]] = {}
     for kind, reference, entry_id, account_id, asset_id, bucket, amount in cursor:
         _, signature = found.setdefault((kind, reference), (entry_id, Counter()))
@@ -508,13 +499,13 @@ def _run_moves(cursor: Any, keys: list[Key], moves: dict[Key, _Move]) -> set[Key
     cursor.execute(
         _MOVE_BALANCES,
         [
-            list(NON_NEGATIVE_SYSTEM_ACCOUNTS),
-            [k[0] for k in keys],
-            [k[1] for k in keys],
-            [m.available for m in chosen],
-            [m.held for m in chosen],
-            [m.low_available for m in chosen],
-            [m.low_held for m in chosen],
+            _GUARDED_SYSTEM,
+            ints([k[0] for k in keys]),
+            ints([k[1] for k in keys]),
+            ints([m.available for m in chosen]),
+            ints([m.held for m in chosen]),
+            ints([m.low_available for m in chosen]),
+            ints([m.low_held for m in chosen]),
         ],
     )
     return set(cursor)
@@ -533,7 +524,11 @@ def _move_balances(cursor: Any, entries: list[NewEntry]) -> None:
             # locking.
             cursor.execute(
                 _CREATE_BALANCES,
-                [Account.Kind.SYSTEM.value, [k[0] for k in missing], [k[1] for k in missing]],
+                [
+                    Account.Kind.SYSTEM.value,
+                    ints([k[0] for k in missing]),
+                    ints([k[1] for k in missing]),
+                ],
             )
             moved |= _run_moves(cursor, missing, moves)
             left = [key for key in keys if key not in moved]
@@ -566,7 +561,7 @@ class _Position:
 def _select_for_update(cursor: Any, keys: list[Key]) -> dict[Key, _Position]:
     cursor.execute(
         _SELECT_BALANCES,
-        [list(NON_NEGATIVE_SYSTEM_ACCOUNTS), [k[0] for k in keys], [k[1] for k in keys]],
+        [_GUARDED_SYSTEM, ints([k[0] for k in keys]), ints([k[1] for k in keys])],
     )
     return {
         (account_id, asset_id): _Position(int(available), int(held), guarded)

@@ -21,8 +21,7 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import psycopg
@@ -30,6 +29,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from exchange import pgbulk
 from exchange.accounts.models import SYSTEM_FEES
 from exchange.accounts.services import system_account
 from exchange.ledger.services import NewEntry, post_entries
@@ -39,6 +39,7 @@ from exchange.matching_worker import metrics
 from exchange.matching_worker.book_state import CommandRow, OrderRow, engine_command, load_book
 from exchange.matching_worker.effects import RESTING_STATUSES, BatchEffects
 from exchange.matching_worker.publish import Batch, depth_snapshot, publish_now
+from exchange.pgbulk import ints, texts
 from exchange.trading.models import (
     MarketCursor,
     MarketSequence,
@@ -65,8 +66,7 @@ _PLACE = OrderCommand.Kind.PLACE.value
 _MATCHED = Trade.SettlementStatus.MATCHED.value
 
 # The newest sequence rides along (for the lag gauge) rather than costing a query of its own.
-# Arrays go in as text literals (``_ints`` / ``_texts``): joining strings is far cheaper than
-# adapting every element, and the values are ints and fixed vocabulary.
+# Arrays go in as text literals (``pgbulk.ints`` / ``pgbulk.texts``).
 _READ_COMMANDS = f"""
     SELECT (SELECT last_sequence FROM {_SEQUENCE} WHERE market_id = %(market)s),
            {CommandRow.COLUMNS}, {OrderRow.COLUMNS}
@@ -113,18 +113,6 @@ _WRITE_BATCH = f"""
 """
 
 
-def _ints(values: list[int]) -> str:
-    return "{" + ",".join(map(str, values)) + "}"
-
-
-def _texts(values: list[str]) -> str:
-    return (
-        "{"
-        + ",".join('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values)
-        + "}"
-    )
-
-
 class FenceLost(RuntimeError):
     """Another worker advanced the market's cursor: this one must stop applying it."""
 
@@ -135,19 +123,6 @@ class FenceLost(RuntimeError):
 
 class RolledBack(RuntimeError):
     """This market's batch shared a transaction with another market's that failed."""
-
-
-@contextmanager
-def _cursor() -> Iterator[psycopg.Cursor]:
-    """A server-side-binding cursor on Django's connection, in its current transaction.
-
-    Django binds parameters client-side, quoting every array element into the SQL text; for a
-    batch's arrays that costs more than running the statements. Errors still surface as
-    django.db errors.
-    """
-    connection.ensure_connection()
-    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-        yield cursor
 
 
 @dataclass(slots=True)
@@ -277,7 +252,7 @@ class MarketRunner:
     def _read(self, after: int) -> tuple[list[CommandRow], dict[int, OrderRow], int]:
         commands, placed = [], {}
         newest = after
-        with _cursor() as cursor:
+        with pgbulk.cursor() as cursor:
             cursor.execute(
                 # Sequences are gapless: a range bounds the batch whatever plan the table's
                 # statistics (fresh after a bulk load) lead to.
@@ -323,27 +298,27 @@ class MarketRunner:
             market_id=market.pk,
             cursor=[engine.last_seq, engine.event_seq, market.pk, applied_before, events_before],
             orders=[
-                _ints([o.pk for o in changed]),
-                _texts([o.status for o in changed]),
-                _texts([o.reason for o in changed]),
-                _ints([o.filled_quantity for o in changed]),
-                _ints([o.remaining_quantity for o in changed]),
-                _ints([o.hold_remaining for o in changed]),
+                ints([o.pk for o in changed]),
+                texts([o.status for o in changed]),
+                texts([o.reason for o in changed]),
+                ints([o.filled_quantity for o in changed]),
+                ints([o.remaining_quantity for o in changed]),
+                ints([o.hold_remaining for o in changed]),
             ],
             trades=[
-                _texts([t.trade_id for t in trades]),
-                _ints([t.sequence for t in trades]),
-                _ints([t.maker_order_id for t in trades]),
-                _ints([t.taker_order_id for t in trades]),
-                _ints([t.maker_account_id for t in trades]),
-                _ints([t.taker_account_id for t in trades]),
-                _texts([t.taker_side for t in trades]),
-                _ints([t.price for t in trades]),
-                _ints([t.quantity for t in trades]),
-                _ints([t.notional for t in trades]),
-                _ints([t.maker_fee for t in trades]),
-                _ints([t.taker_fee for t in trades]),
-                _ints([t.created_us for t in trades]),
+                texts([t.trade_id for t in trades]),
+                ints([t.sequence for t in trades]),
+                ints([t.maker_order_id for t in trades]),
+                ints([t.taker_order_id for t in trades]),
+                ints([t.maker_account_id for t in trades]),
+                ints([t.taker_account_id for t in trades]),
+                texts([t.taker_side for t in trades]),
+                ints([t.price for t in trades]),
+                ints([t.quantity for t in trades]),
+                ints([t.notional for t in trades]),
+                ints([t.maker_fee for t in trades]),
+                ints([t.taker_fee for t in trades]),
+                ints([t.created_us for t in trades]),
             ],
             fills=len(trades),
             entries=effects.entries,
@@ -414,7 +389,7 @@ def commit_group(jobs: list[CommitJob]) -> None:
     for job in jobs:
         job.began_at = began_at
     with transaction.atomic():
-        with _cursor() as cursor:
+        with pgbulk.cursor() as cursor:
             # Not waiting for the WAL flush is safe here, and halves the commit's latency: the
             # batch is a pure function of the command log, which the API committed durably. A
             # database crash can lose only the newest batches, cursor included (WAL order), and
@@ -428,7 +403,7 @@ def commit_group(jobs: list[CommitJob]) -> None:
                     raise FenceLost(
                         f"{job.symbol}: the cursor moved; another worker owns the market", job
                     )
-        post_entries([entry for job in jobs for entry in job.entries])
+        post_entries([entry for job in jobs for entry in job.entries], savepoint=False)
         for job in jobs:
             publish, batch = job.runner.publish or publish_now, job.batch
             transaction.on_commit(lambda publish=publish, batch=batch: publish(batch))

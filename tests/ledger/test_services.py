@@ -5,6 +5,7 @@ from contextlib import contextmanager
 import pytest
 from django.db import IntegrityError, connection, transaction
 
+from exchange import pgbulk
 from exchange.accounts.models import SYSTEM_DEPOSITS, SYSTEM_FEES, SYSTEM_WITHDRAWALS, Account
 from exchange.accounts.services import system_account
 from exchange.ledger import services
@@ -226,7 +227,7 @@ def test_post_entries_uses_the_same_few_statements_whatever_the_batch_size(
 ) -> None:
     traders = [make_trader() for _ in range(20)]
     executed: list[str] = []
-    real_cursor = services._cursor
+    real_cursor = pgbulk.cursor
 
     class CountingCursor:
         def __init__(self, cursor) -> None:  # type: ignore[no-untyped-def]
@@ -244,7 +245,7 @@ def test_post_entries_uses_the_same_few_statements_whatever_the_batch_size(
         with real_cursor() as cursor:
             yield CountingCursor(cursor)
 
-    monkeypatch.setattr(services, "_cursor", counting_cursor)
+    monkeypatch.setattr(pgbulk, "cursor", counting_cursor)
 
     def deposits_for(batch: str) -> list[NewEntry]:
         return [
