@@ -230,7 +230,7 @@ _CURSOR = MarketCursor._meta.db_table
 
 _RESTING = f"""
     SELECT {OrderRow.COLUMNS} FROM {_ORDER} o
-    WHERE o.market_id = %s AND o.status IN ('open', 'partially_filled')
+    WHERE o.market_id = %s AND o.is_live AND o.status IN ('open', 'partially_filled')
     ORDER BY o.sequence
 """
 

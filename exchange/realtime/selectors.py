@@ -94,9 +94,8 @@ def _book_from_database(market: Market) -> Book:
 
 def _levels(market: Market, side: Side, ordering: str) -> list[list[int]]:
     rows = (
-        Order.objects.filter(
-            market=market, side=side.value, status__in=RESTING, remaining_quantity__gt=0
-        )
+        Order.objects.live()
+        .filter(market=market, side=side.value, status__in=RESTING, remaining_quantity__gt=0)
         .values("price")
         .annotate(total=Sum("remaining_quantity"))
         .order_by(ordering)[:DEPTH_LEVELS]

@@ -21,8 +21,6 @@ from exchange.risk.models import (
 )
 from exchange.trading.models import Order
 
-OPEN_STATUSES = (Order.Status.ACCEPTED, Order.Status.OPEN, Order.Status.PARTIALLY_FILLED)
-
 
 @dataclass(frozen=True, slots=True)
 class EffectiveLimits:
@@ -138,7 +136,7 @@ def _market_risk(
 
 
 def open_order_count(*, account: Account, market: Market) -> int:
-    return Order.objects.filter(account=account, market=market, status__in=OPEN_STATUSES).count()
+    return Order.objects.live().filter(account=account, market=market).count()
 
 
 def utc_day_start(now: datetime) -> datetime:
@@ -172,12 +170,11 @@ def base_exposure(*, account: Account, market: Market) -> int:
     """The account's exposure to the market's base asset, in its base units: balance (available
     plus held) plus the unfilled quantity of open buys in every market with that base asset."""
     balance = Balance.objects.filter(account=account, asset_id=market.base_id).first()
-    open_buys = Order.objects.filter(
-        account=account,
-        market__base_id=market.base_id,
-        side=Side.BUY.value,
-        status__in=OPEN_STATUSES,
-    ).aggregate(total=Sum(F("quantity") - F("filled_quantity"), output_field=BaseUnitsField()))[
-        "total"
-    ]
+    open_buys = (
+        Order.objects.live()
+        .filter(account=account, market__base_id=market.base_id, side=Side.BUY.value)
+        .aggregate(total=Sum(F("quantity") - F("filled_quantity"), output_field=BaseUnitsField()))[
+            "total"
+        ]
+    )
     return (balance.total if balance is not None else 0) + (open_buys or 0)

@@ -16,9 +16,7 @@ def order_list(
     if market:
         orders = orders.filter(market__symbol=market)
     if status == "open":
-        orders = orders.filter(
-            status__in=[Order.Status.ACCEPTED, Order.Status.OPEN, Order.Status.PARTIALLY_FILLED]
-        )
+        orders = orders.live()
     elif status:
         orders = orders.filter(status=status)
     return orders

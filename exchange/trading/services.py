@@ -316,10 +316,7 @@ def orders_cancel_all(
     now: datetime | None = None,
 ) -> list[OrderCommand]:
     """One cancel-all command per market where the account has open orders (or the one given)."""
-    open_orders = Order.objects.filter(
-        account=account,
-        status__in=[Order.Status.ACCEPTED, Order.Status.OPEN, Order.Status.PARTIALLY_FILLED],
-    )
+    open_orders = Order.objects.live().filter(account=account)
     if market is not None:
         open_orders = open_orders.filter(market=market)
     if side is not None:
