@@ -6,7 +6,9 @@
     .venv/bin/python bench/matching_worker.py --phases latency --rate 5000 --repeats 5
 
 Everything runs against a fresh database (``clearway_bench_<pid>``, created, migrated and
-dropped; ``--keep-db`` keeps it) on the PostgreSQL of ``DATABASE_URL``. Two markets (WETH-USDC
+dropped; ``--keep-db`` keeps it) on the PostgreSQL of ``DATABASE_URL``, as that server is set up
+(the script prints the settings that matter: on this machine autovacuum is off, so repeated runs
+meet the dead rows of the ones before). Two markets (WETH-USDC
 and WBTC-USDC), ``--accounts`` funded traders; the command stream is seeded and written by
 ``tests/matching_worker/stream.py`` exactly as the trading services write it (hold entry, order,
 sequenced command, NOTIFY), without the signature check. Mix: ~62% of places rest, the others
@@ -281,6 +283,18 @@ def phase_backlog(args: argparse.Namespace, env: dict[str, str]) -> dict[str, ob
     return result
 
 
+def server_settings() -> str:
+    from django.db import connection
+
+    names = ("autovacuum", "shared_buffers", "synchronous_commit", "max_wal_size")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT name, setting, unit FROM pg_settings WHERE name = ANY(%s) ORDER BY name",
+            [list(names)],
+        )
+        return ", ".join(f"{n}={v}{u or ''}" for n, v, u in cursor.fetchall())
+
+
 def phase_feed(
     args: argparse.Namespace, env: dict[str, str], name: str, rate: float, id_base: int
 ) -> dict[str, object]:
@@ -431,6 +445,7 @@ def main() -> None:
         setup_markets()
         make_accounts(args.accounts)
         print(f"machine: {machine()}; database {name}; batch size {args.batch_size}")
+        print(f"postgresql: {server_settings()}")
         phases = args.phases.split(",")
         if "backlog" in phases:
             phase_backlog(args, env)
