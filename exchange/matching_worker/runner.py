@@ -231,7 +231,7 @@ class MarketRunner:
                     f"{self.market.symbol}: command log has a gap after {applied_before}"
                 )
             effects = self._apply(commands, placed)
-            job = self._prepare(commands, effects, applied_before, events_before)
+            job = self._prepare(commands, placed, effects, applied_before, events_before)
             job.read_at = read_at
             if collect is None:
                 commit(job)
@@ -270,7 +270,11 @@ class MarketRunner:
     def _apply(self, commands: list[CommandRow], placed: dict[int, OrderRow]) -> BatchEffects:
         engine, market = self.engine, self.market
         assert engine is not None
-        effects = BatchEffects(market, self.fees_account_id, {**self.resting, **placed})
+        # The batch's new orders join the resting ones for the batch (copying the book's orders
+        # into a new dict cost more than the matching); _prepare takes out those that did not
+        # come to rest.
+        self.resting.update(placed)
+        effects = BatchEffects(market, self.fees_account_id, self.resting)
         submit, apply = engine.submit, effects.apply
         for command in commands:
             order = placed.get(command.order_id) if command.kind == _PLACE else None
@@ -280,6 +284,7 @@ class MarketRunner:
     def _prepare(
         self,
         commands: list[CommandRow],
+        placed: dict[int, OrderRow],
         effects: BatchEffects,
         applied_before: int,
         events_before: int,
@@ -351,10 +356,12 @@ class MarketRunner:
         )
         resting = self.resting
         for order in changed:
-            if order.status in RESTING_STATUSES:
-                resting[order.pk] = order
-            else:
+            if order.status not in RESTING_STATUSES:
                 resting.pop(order.pk, None)
+        for order_id in placed:
+            order = resting.get(order_id)
+            if order is not None and order.status not in RESTING_STATUSES:
+                resting.pop(order_id)  # placed, but no event touched it
         if len(resting) != len(engine.book.orders):
             raise RuntimeError(f"{symbol}: resting orders out of step with the book")
         return job
