@@ -263,6 +263,11 @@ class MarketRunner:
                 newest = row[0] or 0
                 command = CommandRow(*row[1:7])
                 if command.kind == _PLACE:
+                    if row[7] is None:  # the database does not check the log's references
+                        raise RuntimeError(
+                            f"{self.market.symbol}: place command {command.sequence} names"
+                            f" order {command.order_id}, which does not exist"
+                        )
                     placed[command.order_id] = OrderRow(*row[7:])
                 commands.append(command)
         return commands, placed, newest

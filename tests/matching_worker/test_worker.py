@@ -10,6 +10,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 from asgiref.sync import async_to_sync
 from django.core.management import call_command
+from django.db import transaction
 
 from exchange.accounts.models import SYSTEM_FEES, Account
 from exchange.ledger.models import Balance
@@ -21,7 +22,8 @@ from exchange.matching_worker.publish import (
     read_depth,
 )
 from exchange.matching_worker.runner import Worker
-from exchange.trading.models import MarketCursor, Order, Trade
+from exchange.trading.models import MarketCursor, Order, OrderCommand, Trade
+from exchange.trading.services import next_sequence
 from tests.matching_worker.replay import assert_matches_clean_replay
 from tests.matching_worker.stream import (
     CommandWriter,
@@ -123,6 +125,21 @@ def test_post_only_that_would_take_is_rejected_and_released(trader, market, work
     )
     assert balance(buyer.address, "USDC") == (3_000 * USDC, 0)
     assert not Trade.objects.exists()
+
+
+def test_a_place_command_without_its_order_stops_the_market_with_the_reason(
+    market, worker, caplog
+) -> None:
+    # The database does not check the command log's references; the worker does.
+    weth = Market.objects.get(symbol="WETH-USDC")
+    with transaction.atomic():
+        sequence = next_sequence(weth)
+        OrderCommand.objects.create(
+            market=weth, sequence=sequence, kind=OrderCommand.Kind.PLACE, order_id=424242
+        )
+    assert worker.run_once() == 0
+    assert "place command 1 names order 424242, which does not exist" in caplog.text
+    assert MarketCursor.objects.get(market=weth).applied_sequence == 0
 
 
 def test_pipelined_worker_reports_idle_only_once_everything_is_committed(transactional_db):
