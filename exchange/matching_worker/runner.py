@@ -408,10 +408,19 @@ def commit_group(jobs: list[CommitJob]) -> None:
             # the worker then applies the same commands again to the same results (same trade
             # ids, same event sequences). Anything that reads the batch and commits durably
             # (settlement, withdrawals) flushes the WAL up to it first.
-            cursor.execute("SET LOCAL synchronous_commit TO off")
-            for job in jobs:
-                cursor.execute(_WRITE_BATCH, [*job.cursor, *job.orders, _MATCHED, *job.trades])
-                if cursor.fetchone()[0] != 1:
+            # One round trip for all of it (pipeline mode): nothing here waits on a result.
+            conn = cursor.connection
+            fences = []
+            with conn.pipeline():
+                cursor.execute("SET LOCAL synchronous_commit TO off")
+                for job in jobs:
+                    fence = psycopg.Cursor(conn)  # a result each; server-side binding
+                    fence.execute(_WRITE_BATCH, [*job.cursor, *job.orders, _MATCHED, *job.trades])
+                    fences.append(fence)
+            for job, fence in zip(jobs, fences, strict=True):
+                with fence:
+                    advanced = fence.fetchone()[0]
+                if advanced != 1:
                     raise FenceLost(
                         f"{job.symbol}: the cursor moved; another worker owns the market", job
                     )
