@@ -10,8 +10,8 @@ dropped; ``--keep-db`` keeps it) on the PostgreSQL of ``DATABASE_URL``, as that 
 (the script prints the settings that matter: on this machine autovacuum is off, so repeated runs
 meet the dead rows of the ones before). Two markets (WETH-USDC
 and WBTC-USDC), ``--accounts`` funded traders; the command stream is seeded and written by
-``tests/matching_worker/stream.py`` exactly as the trading services write it (hold entry, order,
-sequenced command, NOTIFY), without the signature check. Mix: ~62% of places rest, the others
+``tests/matching_worker/stream.py`` exactly as the trading services write it (sequenced command,
+order, hold entry, NOTIFY), without the signature check. Mix: ~62% of places rest, the others
 cross (IOC, FOK, market, marketable limits) or are post-only; ~18% cancels, ~2% cancel-alls.
 
 Phases:
