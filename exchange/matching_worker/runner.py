@@ -4,10 +4,12 @@ A step reads up to ``batch_size`` commands after the engine's last applied seque
 that joins each place command to its order), applies them to the engine, and commits their
 effects in one transaction of a constant number of statements, whatever the batch size:
 
-1. one statement: the cursor's compare-and-set (the fence: a worker that lost the market
-   changes nothing), an ``UPDATE ... FROM unnest(...)`` of every order the batch touched and an
-   ``INSERT ... SELECT FROM unnest(...)`` of its trades;
-2. one ``post_entries`` call for its ledger entries (holds consumed, fees, releases).
+1. one statement per market: the cursor's compare-and-set (the fence: a worker that lost the
+   market changes nothing), an ``UPDATE ... FROM unnest(...)`` of every order the batch touched
+   and an ``INSERT ... SELECT FROM unnest(...)`` of its trades; a round's markets go together,
+   in one pipeline;
+2. one ``post_entries`` call for all their ledger entries (holds consumed, fees, releases): two
+   statements, the balance rows locked last.
 
 Resting orders are kept in memory next to the engine, loaded with it from the database, so a
 step never reads the orders its fills touch. After any failure both are dropped and reloaded
