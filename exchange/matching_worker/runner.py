@@ -362,13 +362,11 @@ class MarketRunner:
             accepted_us=[c.accepted_us for c in commands],
         )
         resting = self.resting
-        for order in changed:
+        # Changed orders that are done, and placed ones that did not come to rest (even if no
+        # event touched them), leave the resting dict.
+        for order in (*changed, *placed.values()):
             if order.status not in RESTING_STATUSES:
                 resting.pop(order.pk, None)
-        for order_id in placed:
-            order = resting.get(order_id)
-            if order is not None and order.status not in RESTING_STATUSES:
-                resting.pop(order_id)  # placed, but no event touched it
         if len(resting) != len(engine.book.orders):
             raise RuntimeError(f"{symbol}: resting orders out of step with the book")
         return job
