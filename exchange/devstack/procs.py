@@ -7,8 +7,9 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -91,17 +92,23 @@ class ManagedProcess:
         log_dir.mkdir(parents=True, exist_ok=True)
         log_path = log_dir / f"{name}.log"
         log = open(log_path, "ab")  # noqa: SIM115 - the child owns it for its lifetime
-        popen = subprocess.Popen(
-            list(argv),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            cwd=cwd,
-            env={**os.environ, **(env or {})},
-            start_new_session=True,
-        )
-        log.close()
-        return cls(name, popen, log_path)
+        # A Ctrl-C raised inside Popen (it waits for the child's exec) or before the caller
+        # holds the result would leave a running child that nobody stops: hold the signal
+        # until the child is registered, so stop_all() can always find it.
+        with _signals_held():
+            popen = subprocess.Popen(
+                list(argv),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=cwd,
+                env={**os.environ, **(env or {})},
+                start_new_session=True,
+            )
+            log.close()
+            proc = cls(name, popen, log_path)
+            _running.append(proc)
+        return proc
 
     @property
     def alive(self) -> bool:
@@ -120,5 +127,38 @@ class ManagedProcess:
             except subprocess.TimeoutExpired:
                 self.kill(signal.SIGKILL)
                 self.popen.wait(5)
+        if self in _running:
+            _running.remove(self)
         for callback in self.on_stop:
             callback()
+
+
+# Every child started by this process and not stopped yet, newest last.
+_running: list[ManagedProcess] = []
+
+
+def stop_all() -> None:
+    """Stop every child still running, newest first: the last line of defence of a command that
+    was interrupted between starting a child and handing it to whoever stops it."""
+    for proc in reversed(list(_running)):
+        proc.stop()
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """SIGINT and SIGTERM arriving inside the block are delivered when it ends (main thread
+    only: Python runs signal handlers there)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held: list[int] = []
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in previous:
+        signal.signal(sig, lambda signum, frame: held.append(signum))
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        for sig in held:
+            signal.raise_signal(sig)

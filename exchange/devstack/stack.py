@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from exchange.devstack import services
+from exchange.devstack import procs, services
 from exchange.devstack.procs import (
     REPO,
     VAR,
@@ -151,6 +151,7 @@ def run() -> int:
     finally:
         starting = False  # a second Ctrl-C must not cut the clean-up short
         stack.stop()
+        procs.stop_all()  # a child started just before a Ctrl-C, not handed to the stack yet
         say("stopped everything this command started")
 
 
