@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PY_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
-.PHONY: deps run test lint format contracts clean
+.PHONY: deps run test test-fast lint format contracts clean
 
 deps: $(PY_STAMP) $(NODE_STAMP)
 
@@ -28,6 +28,10 @@ run: deps
 
 test: deps
 	@$(PY) -m exchange.devstack test $(PYTEST_ARGS)
+
+# The pure and database-only tier: no Temporal, no anvil, no worker processes (under 2 minutes).
+test-fast: deps
+	@$(PY) -m exchange.devstack test -m "not services" $(PYTEST_ARGS)
 
 lint: deps
 	@$(VENV)/bin/ruff format --check .

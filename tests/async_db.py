@@ -33,18 +33,3 @@ class ClosingExecutor(ThreadPoolExecutor):
 async def orm(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Run database code from an async test (in a thread, with its own connection)."""
     return await asyncio.to_thread(_closing(fn), *args, **kwargs)
-
-
-async def eventually(
-    check: Callable[[], Any], *, timeout: float = 60, every: float = 0.1, what: str = ""
-) -> Any:
-    """Poll the sync ``check`` (in a thread) until it returns something truthy."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        value = await orm(check)
-        if value:
-            return value
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what or check.__name__}")
-        await asyncio.sleep(every)

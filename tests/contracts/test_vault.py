@@ -17,8 +17,7 @@ from exchange.chain import (
     withdrawal_key,
 )
 from exchange.chain.deploy import deploy_contract
-
-from .conftest import Stack
+from tests.contracts.support import Stack
 
 WETH = 10**18
 USDC = 10**6

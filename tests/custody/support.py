@@ -18,10 +18,9 @@ from exchange.ledger.services import Line, NewEntry, hold, post_entries, release
 from exchange.markets.models import Asset, Market
 from exchange.matching import OrderType, SelfTradePrevention, Side, TimeInForce
 from exchange.trading.models import Order, Trade
+from tests.factories import USDC, asset_make, market_make
 
 TOKENS = (TokenSpec("WETH", "Wrapped Ether", 18), TokenSpec("USDC", "USD Coin", 6))
-WETH = 10**18
-USDC = 10**6
 MAKER_BPS, TAKER_BPS = 2, 5
 
 _sequence = itertools.count(1)
@@ -85,27 +84,10 @@ class MarketSetup:
 
 
 def make_market(chain: Chain) -> MarketSetup:
-    weth, _ = Asset.objects.update_or_create(
-        symbol="WETH",
-        defaults={"name": "Wrapped Ether", "decimals": 18, "token_address": chain.weth},
-    )
-    usdc, _ = Asset.objects.update_or_create(
-        symbol="USDC", defaults={"name": "USD Coin", "decimals": 6, "token_address": chain.usdc}
-    )
-    market, _ = Market.objects.update_or_create(
-        symbol="WETH-USDC",
-        defaults={
-            "base": weth,
-            "quote": usdc,
-            "tick_size": 10_000,
-            "lot_size": 10**15,
-            "min_quantity": 10**15,
-            "max_quantity": 1_000 * WETH,
-            "max_notional": 10**9 * USDC,
-            "maker_fee_bps": MAKER_BPS,
-            "taker_fee_bps": TAKER_BPS,
-        },
-    )
+    weth = asset_make("WETH", token_address=chain.weth)
+    usdc = asset_make("USDC", token_address=chain.usdc)
+    market = market_make(weth, usdc, max_notional=10**9 * USDC, maker_fee_bps=MAKER_BPS,
+                         taker_fee_bps=TAKER_BPS)  # fmt: skip
     return MarketSetup(weth, usdc, market)
 
 

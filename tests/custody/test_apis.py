@@ -8,8 +8,9 @@ from rest_framework.test import APIClient
 from exchange.accounts.services import token_create, trader_get_or_create
 from exchange.custody import deposits, settlement
 from exchange.matching import Side
+from tests.factories import USDC, WETH
 
-from .support import USDC, WETH, Chain, MarketSetup, fill
+from .support import Chain, MarketSetup, fill
 
 pytestmark = pytest.mark.django_db
 

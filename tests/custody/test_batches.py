@@ -13,8 +13,9 @@ from exchange.custody.models import BatchCounter, BatchTrade, SettlementBatch
 from exchange.ledger.services import credit_deposit
 from exchange.matching import Side
 from exchange.trading.models import Trade
+from tests.factories import USDC, WETH
 
-from .support import USDC, WETH, Chain, MarketSetup, fill, vault_and_ledger
+from .support import Chain, MarketSetup, fill, vault_and_ledger
 
 pytestmark = pytest.mark.django_db
 

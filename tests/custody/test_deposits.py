@@ -7,8 +7,9 @@ import pytest
 from exchange.custody import deposits
 from exchange.custody.models import ChainCursor, Deposit, ProcessedBlock
 from exchange.ledger.models import JournalEntry
+from tests.factories import USDC, WETH
 
-from .support import USDC, WETH, Chain, MarketSetup, ledger_total
+from .support import Chain, MarketSetup, ledger_total
 
 pytestmark = pytest.mark.django_db
 

@@ -28,8 +28,9 @@ from exchange.withdrawals.services import (
     withdrawal_pay,
     withdrawal_request,
 )
+from tests.factories import USDC, WETH
 
-from .support import USDC, WETH, Chain, MarketSetup, configure, deploy_chain, fill, ledger_total
+from .support import Chain, MarketSetup, configure, deploy_chain, fill, ledger_total
 
 pytestmark = pytest.mark.django_db
 

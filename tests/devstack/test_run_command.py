@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 
@@ -17,6 +16,7 @@ from eth_account import Account as EthAccount
 
 from exchange.client import ClearwayClient
 from exchange.devstack.procs import REPO, free_port, port_open
+from tests.waiting import LineReader, wait_for
 
 
 @pytest.fixture
@@ -57,17 +57,11 @@ def start(env: dict[str, str]) -> subprocess.Popen[str]:
     )
 
 
-def read_until(proc: subprocess.Popen[str], marker: str, timeout: float) -> str:
-    deadline = time.monotonic() + timeout
-    seen = []
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        seen.append(line)
-        if marker in line:
-            return "".join(seen)
-    pytest.fail(f"{marker!r} not printed in {timeout}s; output:\n{''.join(seen)}")
+def stop(proc: subprocess.Popen[str], reader: LineReader) -> str:
+    """Ctrl-C the whole run and return what it printed from then on (every wait bounded)."""
+    os.killpg(proc.pid, signal.SIGINT)
+    proc.wait(timeout=60)
+    return reader.rest(timeout=10)
 
 
 def _confirmed_trades(database_url: str) -> int:
@@ -89,8 +83,9 @@ def _get_text(url: str) -> str:
 
 def test_run_brings_everything_up_and_ctrl_c_stops_it(run_env: dict[str, str]) -> None:
     proc = start(run_env)
+    reader = LineReader(proc.stdout)
     try:
-        output = read_until(proc, "Logs ", timeout=180)
+        output = reader.until("Logs ", timeout=180)
         api = f"http://127.0.0.1:{run_env['API_PORT']}"
         for url in ("/api/v1/", "/api/docs/", "/admin/", "/metrics", "/healthz"):
             assert url.rstrip("/") in output
@@ -111,17 +106,13 @@ def test_run_brings_everything_up_and_ctrl_c_stops_it(run_env: dict[str, str]) -
         # The matching worker claims the demo market (it may take a poll interval to start).
         owned = 'clearway_matching_owned{market="WETH-USDC"} 1.0'
         metrics_url = f"http://127.0.0.1:{run_env['MATCHING_METRICS_PORT']}/"
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and owned not in _get_text(metrics_url):
-            time.sleep(0.5)
-        assert owned in _get_text(metrics_url)
+        wait_for(lambda: owned in _get_text(metrics_url), "the worker owns the demo market",
+                 every=0.5)  # fmt: skip
 
         # The demo market maker deposits for real, trades, and settlement confirms its trades
         # on the local chain.
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline and not _confirmed_trades(run_env["DATABASE_URL"]):
-            time.sleep(2)
-        assert _confirmed_trades(run_env["DATABASE_URL"]) > 0
+        wait_for(lambda: _confirmed_trades(run_env["DATABASE_URL"]), "a confirmed demo trade",
+                 timeout=180, every=2)  # fmt: skip
         book = requests.get(f"{api}/api/v1/markets/WETH-USDC/book", timeout=10).json()
         assert book["bids"] and book["asks"]
 
@@ -134,8 +125,7 @@ def test_run_brings_everything_up_and_ctrl_c_stops_it(run_env: dict[str, str]) -
         assert f"port {run_env['API_PORT']} (REST API) is already in use" in second.stdout
         assert requests.get(f"{api}/healthz", timeout=10).status_code == 200
     finally:
-        os.killpg(proc.pid, signal.SIGINT)
-        rest, _ = proc.communicate(timeout=60)
+        rest = stop(proc, reader)
     assert proc.returncode == 0, rest
     assert "stopped everything this command started" in rest
     assert_nothing_left(run_env)
@@ -153,12 +143,12 @@ def assert_nothing_left(env: dict[str, str]) -> None:
 
 def test_ctrl_c_during_start_up_stops_at_once_and_leaves_nothing(run_env) -> None:
     proc = start(run_env)
+    reader = LineReader(proc.stdout)
     try:
         # Temporal is up (started by this command) and the chain is starting.
-        read_until(proc, "[3/6]", timeout=120)
+        reader.until("[3/6]", timeout=120)
     finally:
-        os.killpg(proc.pid, signal.SIGINT)
-        rest, _ = proc.communicate(timeout=60)
+        rest = stop(proc, reader)
     assert proc.returncode == 130, rest
     assert "interrupted during start-up" in rest
     assert "stopped everything this command started" in rest

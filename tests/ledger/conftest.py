@@ -8,18 +8,18 @@ from rest_framework.test import APIClient
 
 from exchange.accounts.models import SYSTEM_DEPOSITS, Account
 from exchange.accounts.services import system_account, token_create, trader_get_or_create
-from exchange.ledger.models import Balance
 from exchange.markets.models import Asset
+from tests.factories import asset_make
 
 
 @pytest.fixture
 def usdc(db: None) -> Asset:
-    return Asset.objects.create(symbol="USDC", name="USD Coin", decimals=6)
+    return asset_make("USDC")
 
 
 @pytest.fixture
 def weth(db: None) -> Asset:
-    return Asset.objects.create(symbol="WETH", name="Wrapped Ether", decimals=18)
+    return asset_make("WETH")
 
 
 @pytest.fixture
@@ -48,9 +48,3 @@ def client_for() -> Callable[[Account], APIClient]:
         return client
 
     return make
-
-
-def balance_of(account: Account, asset: Asset) -> tuple[int, int]:
-    """(available, held), (0, 0) for a balance never touched."""
-    row = Balance.objects.filter(account=account, asset=asset).first()
-    return (row.available, row.held) if row else (0, 0)

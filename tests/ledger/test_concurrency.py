@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import random
-import threading
 from collections.abc import Callable
 
 import pytest
 from django.core.management import call_command
-from django.db import connection
 
 from exchange.accounts.models import Account
 from exchange.ledger import services
@@ -16,34 +14,15 @@ from exchange.ledger.errors import InsufficientFunds
 from exchange.ledger.models import JournalEntry
 from exchange.ledger.services import Line, NewEntry, post_entries
 from exchange.markets.models import Asset
-from tests.ledger.conftest import balance_of
+from tests.ledger.support import balance_of
+from tests.support import run_together
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def run_threads(count: int, work: Callable[[int], str]) -> list[str]:
     """Start ``count`` threads together; each returns an outcome label."""
-    barrier = threading.Barrier(count)
-    outcomes: list[str] = []
-    lock = threading.Lock()
-
-    def run(index: int) -> None:
-        try:
-            barrier.wait()
-            outcome = work(index)
-        except Exception as exc:  # recorded so the test reports it instead of a silent thread
-            outcome = f"{type(exc).__name__}: {exc}"
-        finally:
-            connection.close()
-        with lock:
-            outcomes.append(outcome)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return outcomes
+    return run_together([lambda i=i: work(i) for i in range(count)])
 
 
 def test_concurrent_holds_never_overspend(trader: Account, usdc: Asset) -> None:

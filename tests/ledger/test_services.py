@@ -18,7 +18,7 @@ from exchange.ledger.errors import (
 from exchange.ledger.models import Balance, Bucket, JournalEntry, JournalLine
 from exchange.ledger.services import Line, NewEntry, post_entries, post_entry
 from exchange.markets.models import Asset
-from tests.ledger.conftest import balance_of
+from tests.ledger.support import balance_of
 
 pytestmark = pytest.mark.django_db
 

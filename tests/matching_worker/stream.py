@@ -30,6 +30,7 @@ from exchange.markets.models import Asset, Market
 from exchange.matching_worker.effects import buy_hold
 from exchange.trading.models import MarketSequence, Order, OrderCommand
 from exchange.trading.services import NOTIFY_CHANNEL
+from tests.factories import market_make
 
 # (symbol, mid price in quote base units per whole base unit)
 MARKETS = {"WETH-USDC": 2_000 * 10**6, "WBTC-USDC": 60_000 * 10**6}
@@ -40,24 +41,8 @@ STP_MODES = ("cancel_taker", "cancel_maker", "cancel_both", "decrement_and_cance
 def setup_markets() -> dict[str, Market]:
     """The demo market (bootstrap_demo) and a second one like it, WBTC-USDC."""
     call_command("bootstrap_demo", stdout=open("/dev/null", "w"))  # noqa: SIM115
-    wbtc, _ = Asset.objects.get_or_create(
-        symbol="WBTC", defaults={"name": "Wrapped Bitcoin", "decimals": 8}
-    )
     demo = Market.objects.get(symbol="WETH-USDC")
-    market, _ = Market.objects.get_or_create(
-        symbol="WBTC-USDC",
-        defaults={
-            "base": wbtc,
-            "quote": demo.quote,
-            "tick_size": 10_000,  # 0.01 USDC per WBTC
-            "lot_size": 10**5,  # 0.001 WBTC
-            "min_quantity": 10**5,
-            "max_quantity": 100 * 10**8,
-            "max_notional": 10_000_000 * 10**6,
-            "maker_fee_bps": 1,
-            "taker_fee_bps": 4,
-        },
-    )
+    market = market_make("WBTC", demo.quote, maker_fee_bps=1, taker_fee_bps=4)
     market.full_clean()
     return {
         m.symbol: m

@@ -13,7 +13,6 @@ from django.utils import timezone
 
 from exchange.markets.models import Market
 from exchange.trading.models import Order
-from tests.matching_worker.conftest import applied, caught_up, lock_holders, wait_for
 from tests.matching_worker.replay import assert_matches_clean_replay
 from tests.matching_worker.stream import (
     CommandWriter,
@@ -21,6 +20,8 @@ from tests.matching_worker.stream import (
     make_accounts,
     setup_markets,
 )
+from tests.matching_worker.support import applied, caught_up, lock_holders
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -10,7 +10,6 @@ import pytest
 from django.db import connection
 
 from exchange.markets.models import Market
-from tests.matching_worker.conftest import caught_up, lock_holders, wait_for
 from tests.matching_worker.replay import assert_matches_clean_replay
 from tests.matching_worker.stream import (
     CommandWriter,
@@ -18,6 +17,8 @@ from tests.matching_worker.stream import (
     make_accounts,
     setup_markets,
 )
+from tests.matching_worker.support import caught_up, lock_holders
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

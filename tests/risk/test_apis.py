@@ -13,7 +13,8 @@ from exchange.markets.models import Market
 from exchange.risk.errors import OrderQuantityLimit
 from exchange.risk.models import AccountRiskOverride, MarketRiskDefaults
 from exchange.risk.services import risk_check_order
-from tests.risk.conftest import USDC, WETH, snapshot
+from tests.factories import USDC, WETH
+from tests.risk.support import snapshot
 
 pytestmark = pytest.mark.django_db
 

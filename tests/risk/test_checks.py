@@ -28,7 +28,8 @@ from exchange.risk.services import (
     tier_disallow,
 )
 from exchange.trading.models import Order
-from tests.risk.conftest import USDC, WETH, fund, make_market, make_order, snapshot
+from tests.factories import USDC, WETH
+from tests.risk.support import fund, make_market, make_order, snapshot
 
 pytestmark = pytest.mark.django_db
 

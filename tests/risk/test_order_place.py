@@ -18,7 +18,8 @@ from exchange.risk.services import kill_switch_set
 from exchange.trading import eip712
 from exchange.trading.models import Order
 from exchange.trading.services import OrderRequest, order_place
-from tests.risk.conftest import USDC, WETH, fund, snapshot
+from tests.factories import USDC, WETH
+from tests.risk.support import fund, snapshot
 
 pytestmark = pytest.mark.django_db
 

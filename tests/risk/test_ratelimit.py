@@ -25,7 +25,8 @@ from exchange.devstack.procs import ManagedProcess, free_port, port_open, wait_u
 from exchange.errors import RateLimited
 from exchange.markets.models import Market
 from exchange.risk.services import rate_limit_order, risk_override_set
-from tests.conftest import TEST_LOG_DIR
+from tests.support import TEST_LOG_DIR
+from tests.waiting import LineReader
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -167,14 +168,15 @@ def test_the_bucket_holds_across_processes(market: Market, trader) -> None:
         )
         for _ in range(2)
     ]
+    readers = [LineReader(worker.stdout) for worker in workers]
     try:
-        for worker in workers:
-            assert worker.stdout.readline().strip() == "ready"
+        for reader in readers:
+            assert reader.until("ready", timeout=60).strip() == "ready"
         started = time.monotonic()
         for worker in workers:
             worker.stdin.write("go\n")
             worker.stdin.flush()
-        results = [json.loads(worker.stdout.readline()) for worker in workers]
+        results = [json.loads(reader.until("allowed", timeout=60)) for reader in readers]
         elapsed = time.monotonic() - started
     finally:
         for worker in workers:

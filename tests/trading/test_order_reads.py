@@ -7,21 +7,17 @@ from datetime import datetime, timedelta
 import pytest
 from django.utils import timezone
 
-from exchange.markets.models import Asset, Market
+from exchange.markets.models import Market
 from exchange.trading.models import OrderCommand
 from exchange.trading.services import deadman_fire_due
+from tests.factories import market_make
 from tests.trading.support import USDC, WETH, drain, expect_error, ids
 
 
 @pytest.fixture
 def second_market(market: Market) -> Market:
     """WBTC-USDC next to the demo's WETH-USDC (the risk defaults and allowlist come with it)."""
-    wbtc = Asset.objects.create(symbol="WBTC", name="Wrapped Bitcoin", decimals=8)
-    return Market.objects.create(
-        symbol="WBTC-USDC", base=wbtc, quote=market.quote,
-        tick_size=10_000, lot_size=10**5, min_quantity=10**5, max_quantity=100 * 10**8,
-        max_notional=10_000_000 * USDC, maker_fee_bps=2, taker_fee_bps=5,
-    )  # fmt: skip
+    return market_make("WBTC", market.quote, maker_fee_bps=2, taker_fee_bps=5)
 
 
 def test_orders_filter_by_market_and_status(trader, worker, second_market) -> None:

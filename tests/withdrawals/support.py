@@ -24,6 +24,7 @@ from web3 import Web3
 from exchange.chain import Deployment, TokenSpec, Vault, deploy_stack, mint_test_tokens
 from exchange.chain.artifacts import contract_at
 from tests.async_db import ClosingExecutor
+from tests.factories import asset_make
 
 HISTORIES = Path(__file__).parent / "histories"
 TOKENS = (TokenSpec("WETH", "Wrapped Ether", 18), TokenSpec("USDC", "USD Coin", 6))
@@ -85,16 +86,10 @@ def configure_chain(settings, rpc_url: str, chain: Chain) -> None:  # type: igno
 # --------------------------------------------------------------------------------- database
 def make_assets(chain: Chain | None = None):  # type: ignore[no-untyped-def]
     """WETH and USDC, with the chain's token addresses (made-up ones without a chain)."""
-    from exchange.markets.models import Asset
-
     made = []
     for spec in TOKENS:
         token = chain.token(spec.symbol) if chain else new_address()
-        asset, _ = Asset.objects.update_or_create(
-            symbol=spec.symbol,
-            defaults={"name": spec.name, "decimals": spec.decimals, "token_address": token},
-        )
-        made.append(asset)
+        made.append(asset_make(spec.symbol, token_address=token))
     return tuple(made)
 
 

@@ -14,7 +14,8 @@ from django.test import Client as DjangoClient
 
 from exchange.accounts.services import token_create, trader_get_or_create
 from exchange.withdrawals.models import Withdrawal
-from tests.async_db import eventually, orm
+from tests.async_db import orm
+from tests.waiting import eventually, eventually_async
 
 from .support import (
     USDC,
@@ -149,11 +150,7 @@ async def test_above_the_threshold_it_waits_then_an_admin_approval_pays(live, ad
         async def listed() -> bool:
             return [w.id async for w in live.client.list_workflows(query)] == [body["id"]]
 
-        for _ in range(100):
-            if await listed():
-                break
-            await asyncio.sleep(0.1)
-        assert await listed()
+        await eventually_async(listed, what="the workflow listed by its search attributes")
         queue = await orm(admin_client.get, "/admin/withdrawals/withdrawal/?queue=awaiting")
         assert body["id"] in queue.content.decode()
         assert await orm(state_of(body["id"], "pending_approval"))  # waits, paying nothing

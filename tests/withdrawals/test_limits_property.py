@@ -7,12 +7,9 @@ decides request by request."""
 from __future__ import annotations
 
 import secrets
-import threading
-from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -22,6 +19,7 @@ from exchange.errors import ApplicationError
 from exchange.markets.models import Asset
 from exchange.withdrawals import services
 from exchange.withdrawals.models import COUNTED_STATES, Withdrawal
+from tests.support import run_together
 
 from .support import balance, credit, new_address, set_limits
 
@@ -52,28 +50,6 @@ def request(account, asset: Asset, amount: int, key: str, now=None) -> str:  # t
     except ApplicationError as error:
         return error.code
     return withdrawal.state
-
-
-def run_threads(work: list[Callable[[], str]]) -> list[str]:
-    """Start every piece of work together, each in its own thread; their outcomes in order."""
-    barrier = threading.Barrier(len(work))
-    outcomes = [""] * len(work)
-
-    def run(index: int) -> None:
-        try:
-            barrier.wait()
-            outcomes[index] = work[index]()
-        except Exception as exc:  # recorded so the test reports it instead of a silent thread
-            outcomes[index] = f"{type(exc).__name__}: {exc}"
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(work))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return outcomes
 
 
 def counted(account, asset: Asset) -> int:  # type: ignore[no-untyped-def]
@@ -111,7 +87,7 @@ def test_concurrent_requests_never_exceed_a_limit(
     )
     accounts = fresh_accounts(asset, 3)
 
-    outcomes = run_threads(
+    outcomes = run_together(
         [
             lambda who=who, amount=amount, i=i: request(accounts[who], asset, amount, f"k{i}")
             for i, (who, amount) in enumerate(requests)

@@ -13,6 +13,7 @@ from exchange.accounts.services import trader_get_or_create
 from exchange.withdrawals import services, temporal
 from exchange.withdrawals.models import Withdrawal
 from tests.async_db import orm
+from tests.waiting import within
 
 from .support import USDC, balance, credit, new_address, running_worker, set_limits
 
@@ -52,7 +53,7 @@ async def test_workflows_that_could_not_start_are_started_later(live, monkeypatc
     async with running_worker(live.client, live.queue):
         for withdrawal in (small, big):
             handle = live.client.get_workflow_handle(str(withdrawal.id))
-            await handle.result()
+            await within(handle.result(), what=f"withdrawal {withdrawal.id}")
 
     assert await orm(lambda: Withdrawal.objects.get(pk=small.pk).state) == "confirmed"
     assert await orm(lambda: Withdrawal.objects.get(pk=big.pk).hold_status) == "released"

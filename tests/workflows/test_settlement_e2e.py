@@ -14,31 +14,33 @@ from temporalio.common import SearchAttributeKey
 
 from exchange.accounts.services import trader_get_or_create
 from exchange.custody.chain import endpoint_name
-from exchange.custody.models import BatchTrade, SettlementBatch
+from exchange.custody.models import SettlementBatch
 from exchange.ledger.services import credit_deposit
 from exchange.matching import Side
 from exchange.trading.models import Trade
-from tests.async_db import eventually, orm
-from tests.custody.support import (
-    USDC,
-    WETH,
-    Chain,
-    MarketSetup,
-    configure,
-    deploy_chain,
-    fill,
-    ledger_total,
-    vault_and_ledger,
+from tests.async_db import orm
+from tests.custody.support import Chain, MarketSetup, configure, deploy_chain, fill
+from tests.factories import USDC, WETH
+from tests.waiting import eventually, eventually_async, within
+from tests.workflows.support import (
+    PRICE,
+    all_confirmed,
+    balances_match,
+    batch_results,
+    book_fills,
+    check_histories,
+    credited,
+    fund,
+    running_worker,
+    settled_exactly_once,
+    stop_singletons,
 )
 from workflows.settlement import types
-
-from .conftest import check_histories, running_worker, stop_singletons
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 STATUS = SearchAttributeKey.for_keyword("SettlementStatus")
 BATCH_ID = SearchAttributeKey.for_keyword("BatchId")
-PRICE = 3_000 * USDC
 
 
 @pytest.fixture
@@ -61,74 +63,6 @@ def live(transactional_db, settings, anvil, w3, names) -> Iterator[tuple[Chain, 
     yield chain, make_market(chain)
 
 
-def fund(chain: Chain) -> dict[str, tuple[int, int]]:
-    """Real vault deposits: {trader: (weth, usdc)}."""
-    amounts = {
-        chain.traders[0]: (0, 200_000 * USDC),
-        chain.traders[1]: (30 * WETH, 0),
-        chain.traders[2]: (10 * WETH, 50_000 * USDC),
-    }
-    for trader, (weth, usdc) in amounts.items():
-        if weth:
-            chain.deposit(trader, chain.weth, weth)
-        if usdc:
-            chain.deposit(trader, chain.usdc, usdc)
-    return amounts
-
-
-def credited(setup: MarketSetup, amounts: dict[str, tuple[int, int]]) -> bool:
-    return all(
-        ledger_total(trader_get_or_create(address=trader), setup.weth) == weth
-        and ledger_total(trader_get_or_create(address=trader), setup.usdc) == usdc
-        for trader, (weth, usdc) in amounts.items()
-    )
-
-
-def book_fills(chain: Chain, setup: MarketSetup, count: int, start: int = 0) -> list[int]:
-    alice, bob, carol = (trader_get_or_create(address=a) for a in chain.traders[:3])
-    pairs = [(bob, alice, Side.BUY), (alice, carol, Side.SELL), (carol, alice, Side.BUY),
-             (bob, carol, Side.BUY)]  # fmt: skip
-    made = []
-    for i in range(start, start + count):
-        maker, taker, side = pairs[i % len(pairs)]
-        price, quantity = PRICE + 10_000 * (i % 7), WETH // 100 * (1 + i % 5)
-        price, quantity = PRICE + 10_000 * (i % 7), WETH // 100 * (1 + i % 5)
-        trade = fill(
-            setup.market, maker=maker, taker=taker, taker_side=side, price=price, quantity=quantity
-        )
-        made.append(trade.pk)
-    return made
-
-
-def all_confirmed() -> bool:
-    return not Trade.objects.exclude(settlement_status="confirmed").exists()
-
-
-def settled_exactly_once(chain: Chain) -> list[SettlementBatch]:
-    """Every trade is in exactly one confirmed batch, batch ids run 1..N without gaps, and the
-    chain holds exactly those batches, each once, with the same roots."""
-    confirmed = list(SettlementBatch.objects.filter(status="confirmed").order_by("batch_id"))
-    assert [b.batch_id for b in confirmed] == list(range(1, len(confirmed) + 1))
-    live_members = BatchTrade.objects.exclude(batch__status="failed")
-    assert live_members.count() == Trade.objects.count()
-    assert set(live_members.values_list("trade_id", flat=True)) == set(
-        Trade.objects.values_list("pk", flat=True)
-    )
-    events = chain.vault.contract.events.BatchSettled.get_logs(
-        from_block=chain.deployment.deployed_block
-    )
-    on_chain = [(int(e["args"]["batchId"]), "0x" + e["args"]["tradesRoot"].hex()) for e in events]
-    assert on_chain == [(b.batch_id, b.trades_root) for b in confirmed]
-    assert chain.vault.next_batch_id() == len(confirmed) + 1
-    return confirmed
-
-
-def balances_match(chain: Chain, setup: MarketSetup) -> dict:
-    vault, ledger = vault_and_ledger(chain, setup, chain.traders[:3])
-    assert vault == ledger
-    return ledger
-
-
 async def test_trades_settle_on_chain_and_the_vault_equals_the_ledger(temporal_env, live, names):
     chain, setup = live
     queue, prefix = names
@@ -138,20 +72,21 @@ async def test_trades_settle_on_chain_and_the_vault_equals_the_ledger(temporal_e
     async with running_worker(client, queue):
         await eventually(lambda: credited(setup, amounts), what="deposits credited")
         await orm(book_fills, chain, setup, 6)
-        await asyncio.sleep(0.5)  # a second wave while the first settles
+        # A second wave while the first settles.
+        await eventually(SettlementBatch.objects.exists, what="the first batch cut")
         await orm(book_fills, chain, setup, 7, 6)
         await eventually(all_confirmed, what="all trades confirmed")
+        batches = await orm(settled_exactly_once, chain)
+        # A batch's row turns confirmed one workflow task before its workflow closes: await
+        # the workflows while the worker that must finish them still runs.
+        last = await batch_results(client, batches, prefix)
 
-    batches = await orm(settled_exactly_once, chain)
     assert len(batches) >= 4  # 13 trades, at most 4 per batch
     ledger = await orm(balances_match, chain, setup)
     assert ledger[("fees", "USDC")] > 0
-
-    last = client.get_workflow_handle(types.batch_workflow_id(batches[-1].batch_id, prefix))
     described = await last.describe()
     assert described.typed_search_attributes.get(STATUS) == "confirmed"
     assert described.typed_search_attributes.get(BATCH_ID) == str(batches[-1].batch_id)
-    assert (await last.result())["status"] == "confirmed"
 
     await stop_singletons(client, prefix)
     ids = [prefix + "settlement-scheduler", prefix + "chain-watcher"]
@@ -226,23 +161,22 @@ async def test_a_rejected_batch_fails_and_its_id_goes_to_the_next_batch(
             lambda: not Trade.objects.filter(pk__in=good).exclude(settlement_status="confirmed"),
             what="good trades confirmed",
         )
+        # The id was reused: its first run failed the batch, its latest one settled the next.
+        handle = client.get_workflow_handle(types.batch_workflow_id(1, prefix))
+        result = await within(handle.result(), what="batch 1's second run")
 
+        async def both_runs_closed() -> list[str]:
+            query = f"WorkflowId = '{handle.id}'"
+            runs = [run.status.name async for run in client.list_workflows(query)]
+            return runs if runs == ["COMPLETED", "COMPLETED"] else []
+
+        await eventually_async(both_runs_closed, what="both runs of batch 1 listed as completed")
+
+    assert result["status"] == "confirmed"
     assert failed.batch_id == 1 and "InsufficientBalance" in failed.error
     assert (await orm(Trade.objects.get, pk=bad)).settlement_status == "failed"
     retry = await orm(SettlementBatch.objects.get, status="confirmed")
     assert retry.batch_id == 1  # the id the failed batch gave back
     assert chain.vault.next_batch_id() == 2
     assert any("FAILED" in r.getMessage() for r in caplog.records if r.levelno == logging.ERROR)
-    # The id was reused: its first run failed the batch, its latest one settled the next.
-    handle = client.get_workflow_handle(types.batch_workflow_id(1, prefix))
-    assert (await handle.result())["status"] == "confirmed"
-    runs = []
-    for _ in range(50):
-        runs = [
-            run.status.name async for run in client.list_workflows(f"WorkflowId = '{handle.id}'")
-        ]
-        if len(runs) == 2:
-            break
-        await asyncio.sleep(0.1)
-    assert runs == ["COMPLETED", "COMPLETED"]
     await stop_singletons(client, prefix)

@@ -16,6 +16,7 @@ from temporalio.service import RPCError
 from temporalio.worker import Worker
 
 from exchange.custody.errors import RpcUnavailable, SettlementRejected
+from tests.waiting import eventually, eventually_async, within
 from workflows.settlement import types
 from workflows.settlement.workflows import BatchSettlement, SettlementScheduler
 
@@ -102,14 +103,15 @@ class Blocker:
 async def started(client: Client, workflow_id: str, workflow_type: str = types.BATCH_WORKFLOW):
     """The handle of ``workflow_id`` once a workflow of that type runs under it."""
     handle = client.get_workflow_handle(workflow_id, result_type=types.BatchResult)
-    for _ in range(200):
+
+    async def runs() -> bool:
         try:
-            if (await handle.describe()).workflow_type == workflow_type:
-                return handle
+            return (await handle.describe()).workflow_type == workflow_type
         except RPCError:
-            pass
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{workflow_id} never started")
+            return False
+
+    await eventually_async(runs, what=f"{workflow_id} started")
+    return handle
 
 
 async def run_batch(client: Client, script: Script, batch_id: int = 7) -> tuple:
@@ -123,7 +125,7 @@ async def run_batch(client: Client, script: Script, batch_id: int = 7) -> tuple:
             id=f"logic-batch-{uuid.uuid4().hex}",
             task_queue=queue,
         )
-        result = await handle.result()
+        result = await within(handle.result(), what="the batch workflow's result")
         described = await handle.describe()
     return result, described.typed_search_attributes.get(STATUS)
 
@@ -214,26 +216,78 @@ async def test_scheduler_starts_a_child_per_batch_and_waits_for_a_taken_id(tempo
             task_queue=queue,
         )
         first = await started(client, types.batch_workflow_id(1, prefix))
-        assert (await first.result()).status == "confirmed"
+        assert (await within(first.result(), what="batch 1")).status == "confirmed"
         # Batch 2's id is held by the blocker: the scheduler keeps trying until it is free.
-        await asyncio.sleep(1.5)
+        await eventually(
+            lambda: not script.cuts,
+            what="the scheduler cut again while batch 2's id was taken",
+            in_thread=False,
+        )
         assert (await blocker.describe()).status == WorkflowExecutionStatus.RUNNING
         await blocker.signal(Blocker.release)
-        await blocker.result()
+        await within(blocker.result(), what="the blocker")
         second = await started(client, types.batch_workflow_id(2, prefix))
-        assert (await second.result()).status == "confirmed"
+        assert (await within(second.result(), what="batch 2")).status == "confirmed"
         described = await second.describe()
         assert described.typed_search_attributes.get(BATCH_ID) == "2"
         assert described.parent_id == f"{prefix}scheduler"
 
         # Four iterations per run: it continued as new, carrying the started batches.
-        for _ in range(100):
+        async def continued() -> bool:
             latest = await client.get_workflow_handle(scheduler.id).describe()
-            if latest.run_id != scheduler.run_id:
-                break
-            await asyncio.sleep(0.1)
+            return latest.run_id != scheduler.run_id
+
+        await eventually_async(continued, what="the scheduler continued as new")
         current = client.get_workflow_handle(scheduler.id)
         assert await current.query(SettlementScheduler.last_batch) in (0, 2)
         await current.terminate()
     submits = [call for call in script.calls if call[0] == "submit"]
     assert submits == [("submit", 1), ("submit", 2)]
+
+
+async def test_a_batch_confirmed_in_the_database_still_closes_its_workflow_after_a_worker_loss(
+    temporal_env,
+):
+    """The state CI once hung in: the batch's row is confirmed (MARK_CONFIRMED, the only writer
+    of that state, has run) but the workflow worker went away before the task that closes the
+    workflow. The confirmation is not written again, and the next worker closes the workflow."""
+    client = temporal_env.client
+    queue = f"logic-{uuid.uuid4().hex}"
+    script = Script(submits=[submitted(2)])
+    written, worker_gone = asyncio.Event(), asyncio.Event()
+    activities = {a.__temporal_activity_definition.name: a for a in script.activities()}  # type: ignore[attr-defined]
+    record_confirmed = activities.pop(types.MARK_CONFIRMED)
+
+    @activity.defn(name=types.MARK_CONFIRMED)
+    async def mark_confirmed(data: types.MarkConfirmedInput) -> None:
+        await record_confirmed(data)
+        written.set()
+        # Hold the activity's completion until the workflow worker is gone: the workflow can
+        # then only close on another worker.
+        await within(worker_gone.wait(), what="the workflow worker stopped")
+
+    async with Worker(client, task_queue=queue, activities=[*activities.values(), mark_confirmed]):
+        async with Worker(client, task_queue=queue, workflows=[BatchSettlement]):
+            handle = await client.start_workflow(
+                BatchSettlement.run,
+                types.BatchInput(batch_pk=71, batch_id=8, poll_seconds=0.05),
+                id=f"logic-batch-{uuid.uuid4().hex}",
+                task_queue=queue,
+            )
+            await within(written.wait(), what="the batch marked confirmed")
+        worker_gone.set()
+
+        async def completion_recorded() -> bool:
+            history = await handle.fetch_history()
+            return any(
+                e.HasField("activity_task_completed_event_attributes") for e in history.events[-3:]
+            )
+
+        await eventually_async(completion_recorded, what="MARK_CONFIRMED's completion recorded")
+        assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
+
+        async with Worker(client, task_queue=queue, workflows=[BatchSettlement]):
+            result = await within(handle.result(), what="the workflow closed by the new worker")
+
+    assert result == types.BatchResult(8, "confirmed", "0xabc")
+    assert [name for name, _ in script.calls] == ["submit", "confirmed"]

@@ -6,36 +6,32 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 
 import pytest
-from django.db import connection
 from web3 import Web3
 
 from exchange.accounts.services import trader_get_or_create
 from exchange.chain.artifacts import contract_at
 from exchange.custody.models import Deposit, SettlementBatch
-from exchange.devstack.procs import REPO
 from exchange.ledger.models import JournalEntry
 from exchange.trading.models import Trade
-from tests.async_db import eventually, orm
-from tests.conftest import TEST_LOG_DIR, Anvil, start_anvil
-from tests.custody.support import USDC, Chain, configure, deploy_chain
-from workflows.settlement import types
-
-from .conftest import check_histories, stop_singletons
-from .test_settlement_e2e import (
+from tests.async_db import orm
+from tests.custody.support import Chain, configure, deploy_chain
+from tests.factories import USDC
+from tests.support import Anvil, WorkerProcess, database_url, start_anvil
+from tests.waiting import eventually
+from tests.workflows.support import (
     all_confirmed,
     balances_match,
     book_fills,
+    check_histories,
     credited,
     fund,
     settled_exactly_once,
+    stop_singletons,
 )
+from workflows.settlement import types
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -63,45 +59,7 @@ def crash_setup(transactional_db, settings, mining_anvil, names):  # type: ignor
     return chain, setup, amounts
 
 
-class WorkerProcess:
-    def __init__(self, env: dict[str, str], tag: str) -> None:
-        self.env = env
-        self.tag = tag
-        self.count = 0
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        self.count += 1
-        TEST_LOG_DIR.mkdir(parents=True, exist_ok=True)
-        log = open(TEST_LOG_DIR / f"crash-{self.tag}-{self.count}.log", "wb")  # noqa: SIM115
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.workflows.worker_proc"],
-            cwd=REPO,
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        log.close()
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        assert self.proc.poll() is None, f"worker {self.count} exited early: see its log"
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait()
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-
 def worker_env(temporal_env, chain: Chain, rpc_url: str, queue: str, prefix: str) -> dict:  # type: ignore[no-untyped-def]
-    db = connection.settings_dict
-    auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
     extra = {
         "VAULT_DEPLOYED_BLOCK": chain.deployment.deployed_block,
         "SETTLEMENT_OPERATOR_ADDRESS": chain.operator,
@@ -115,8 +73,7 @@ def worker_env(temporal_env, chain: Chain, rpc_url: str, queue: str, prefix: str
         "TEMPORAL_METRICS_PORT": 0,
     }
     return {
-        **os.environ,
-        "DATABASE_URL": f"postgres://{auth}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "DATABASE_URL": database_url(),
         "TEMPORAL_ADDRESS": temporal_env.client.service_client.config.target_host,
         "TEMPORAL_NAMESPACE": temporal_env.client.namespace,
         "TEMPORAL_TASK_QUEUE": queue,
@@ -156,7 +113,9 @@ async def test_killing_the_worker_at_any_point_still_settles_every_batch_exactly
     queue, prefix = names
     client = temporal_env.client
     worker = WorkerProcess(
-        worker_env(temporal_env, chain, mining_anvil.rpc_url, queue, prefix), prefix
+        f"crash-{prefix}",
+        "tests.workflows.worker_proc",
+        env=worker_env(temporal_env, chain, mining_anvil.rpc_url, queue, prefix),
     )
     kills: list[str] = []
 
