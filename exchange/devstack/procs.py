@@ -72,11 +72,16 @@ def _wait(
 
 @dataclass
 class ManagedProcess:
-    """A child started in its own session so that stopping it also stops its children."""
+    """A child started in its own session so that stopping it also stops its children; it
+    remembers how it was started so that a supervisor can start it again."""
 
     name: str
     popen: subprocess.Popen
     log_path: Path
+    argv: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    cwd: Path = REPO
+    started_at: float = field(default_factory=time.monotonic)
     on_stop: list[Callable[[], None]] = field(default_factory=list)
 
     @classmethod
@@ -91,24 +96,23 @@ class ManagedProcess:
     ) -> ManagedProcess:
         log_dir.mkdir(parents=True, exist_ok=True)
         log_path = log_dir / f"{name}.log"
-        log = open(log_path, "ab")  # noqa: SIM115 - the child owns it for its lifetime
         # A Ctrl-C raised inside Popen (it waits for the child's exec) or before the caller
         # holds the result would leave a running child that nobody stops: hold the signal
         # until the child is registered, so stop_all() can always find it.
         with _signals_held():
-            popen = subprocess.Popen(
-                list(argv),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                cwd=cwd,
-                env={**os.environ, **(env or {})},
-                start_new_session=True,
-            )
-            log.close()
-            proc = cls(name, popen, log_path)
+            popen = _spawn(list(argv), log_path, env or {}, cwd)
+            proc = cls(name, popen, log_path, list(argv), dict(env or {}), cwd)
             _running.append(proc)
         return proc
+
+    def respawn(self) -> None:
+        """Start it again (after it exited), the same way, logging to the same file."""
+        assert not self.alive, f"{self.name} still runs"
+        with _signals_held():
+            self.popen = _spawn(self.argv, self.log_path, self.env, self.cwd)
+            self.started_at = time.monotonic()
+            if self not in _running:
+                _running.append(self)
 
     @property
     def alive(self) -> bool:
@@ -131,6 +135,19 @@ class ManagedProcess:
             _running.remove(self)
         for callback in self.on_stop:
             callback()
+
+
+def _spawn(argv: list[str], log_path: Path, env: dict[str, str], cwd: Path) -> subprocess.Popen:
+    with open(log_path, "ab") as log:  # the child keeps its own descriptor
+        return subprocess.Popen(
+            argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=cwd,
+            env={**os.environ, **env},
+            start_new_session=True,
+        )
 
 
 # Every child started by this process and not stopped yet, newest last.

@@ -6,8 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -21,9 +19,11 @@ from exchange.devstack.procs import (
     say,
     wait_until,
 )
+from exchange.devstack.supervise import Supervisor, write_pid
 
 BIN = Path(sys.executable).parent
 LOG_DIR = VAR / "log"
+PID_DIR = VAR / "run"
 
 
 def _settings():  # type: ignore[no-untyped-def]
@@ -56,12 +56,14 @@ class Stack:
     def keep(self, proc: ManagedProcess | None) -> None:
         if proc is not None:
             self.procs.append(proc)
+            write_pid(PID_DIR, proc)
 
     def stop(self) -> None:
         for proc in reversed(self.procs):
             if proc.alive:
                 say(f"stopping {proc.name}")
             proc.stop()
+            (PID_DIR / f"{proc.name}.pid").unlink(missing_ok=True)
         self.procs.clear()
 
 
@@ -144,7 +146,7 @@ def run() -> int:
         wait_until(lambda: port_open("127.0.0.1", ws_port), timeout=60, what="uvicorn")
         print_banner(settings, api_port, ws_port, ui_port)
         starting = False
-        return supervise(stack, lambda: stopping)
+        return Supervisor(stack.procs, PID_DIR).run(lambda: stopping)
     except Interrupted:
         say("interrupted during start-up")
         return 130
@@ -201,17 +203,6 @@ def print_banner(settings, api_port: int, ws_port: int, ui_port: int) -> None:  
     for line in lines:
         print(f"  {line}")
     print("=" * width, flush=True)
-
-
-def supervise(stack: Stack, stopping: Callable[[], bool]) -> int:
-    while not stopping():
-        for proc in stack.procs:
-            if not proc.alive:
-                say(f"{proc.name} exited with code {proc.popen.returncode}; see {proc.log_path}")
-                return 1
-        time.sleep(0.5)
-    say("Ctrl-C received")
-    return 0
 
 
 def test(pytest_args: list[str]) -> int:

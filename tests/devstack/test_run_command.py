@@ -9,6 +9,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import requests
@@ -107,6 +108,16 @@ def test_run_brings_everything_up_and_ctrl_c_stops_it(run_env: dict[str, str]) -
         owned = 'clearway_matching_owned{market="WETH-USDC"} 1.0'
         metrics_url = f"http://127.0.0.1:{run_env['MATCHING_METRICS_PORT']}/"
         wait_for(lambda: owned in _get_text(metrics_url), "the worker owns the demo market",
+                 every=0.5)  # fmt: skip
+
+        # It supervises: a SIGKILLed worker is started again after a backoff, and says so.
+        pid_file = Path(run_env["CLEARWAY_VAR_DIR"]) / "run" / "matching-worker.pid"
+        crashed = int(pid_file.read_text())
+        os.kill(crashed, signal.SIGKILL)
+        reader.until("matching-worker exited with code -9", timeout=30)
+        reader.until("matching-worker restarted", timeout=30)
+        assert int(pid_file.read_text()) != crashed
+        wait_for(lambda: owned in _get_text(metrics_url), "the restarted worker owns the market",
                  every=0.5)  # fmt: skip
 
         # The demo market maker deposits for real, trades, and settlement confirms its trades
