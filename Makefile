@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PY_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
-.PHONY: deps run test test-fast lint format contracts clean
+.PHONY: deps run test test-fast lint format contracts clean backup restore-drill
 
 deps: $(PY_STAMP) $(NODE_STAMP)
 
@@ -32,6 +32,14 @@ test: deps
 # The pure and database-only tier: no Temporal, no anvil, no worker processes (under 2 minutes).
 test-fast: deps
 	@$(PY) -m exchange.devstack test -m "not services" $(PYTEST_ARGS)
+
+# A verified base backup now (make run streams the WAL and takes one every BACKUP_EVERY_SECONDS).
+backup: deps
+	@$(PY) manage.py backup
+
+# Restore the newest backup plus the streamed WAL into a fresh cluster; report RPO and RTO.
+restore-drill: deps
+	@$(PY) manage.py restore_drill
 
 lint: deps
 	@$(VENV)/bin/ruff format --check .

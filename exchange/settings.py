@@ -83,6 +83,14 @@ VAULT_DEPLOYED_BLOCK = (
 SETTLEMENT_OPERATOR_ADDRESS = env.raw("SETTLEMENT_OPERATOR_ADDRESS") or ""
 # A secret: give it as SETTLEMENT_OPERATOR_KEY_FILE in production. Empty: an unlocked node account.
 SETTLEMENT_OPERATOR_KEY = env.raw("SETTLEMENT_OPERATOR_KEY") or ""
+
+# Backups (docs/OPERATIONS.md): base backups and the streamed WAL go under BACKUP_DIR (in
+# production a mounted object-storage bucket or a disk of its own); the newest BACKUP_KEEP base
+# backups are kept, with the WAL they need.
+BACKUP_DIR = env.str(
+    "BACKUP_DIR", str(Path(env.str("CLEARWAY_VAR_DIR", str(BASE_DIR / "var"))) / "backups")
+)
+BACKUP_KEEP = env.int("BACKUP_KEEP", 7, minimum=1)
 RPC_BREAKER_FAILURES = env.int("RPC_BREAKER_FAILURES", 5, minimum=1)
 RPC_BREAKER_COOLDOWN_SECONDS = env.seconds("RPC_BREAKER_COOLDOWN_SECONDS", 10, minimum=0.1)
 

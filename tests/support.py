@@ -41,9 +41,9 @@ def start_anvil(**options: object) -> Anvil:
 
 def database_url() -> str:
     """DATABASE_URL naming the test database (settings name it only once pytest made it)."""
-    from django.conf import settings
+    from django.db import connection
 
-    db = settings.DATABASES["default"]
+    db = connection.settings_dict
     credentials = quote(db["USER"]) + (f":{quote(db['PASSWORD'])}" if db["PASSWORD"] else "")
     return f"postgres://{credentials}@{db['HOST']}:{db['PORT']}/{quote(db['NAME'])}"
 

@@ -139,12 +139,13 @@ def run() -> int:
             "SIWE_URI": f"http://127.0.0.1:{api_port}",
             "API_PORT": str(api_port),
         }
-        for name, argv in app_processes(api_port, ws_port):
+        backups = backup_processes(settings)
+        for name, argv in app_processes(api_port, ws_port) + backups:
             proc = ManagedProcess.start(name, argv, log_dir=LOG_DIR, env=app_env)
             stack.keep(proc)
         wait_until(lambda: port_open("127.0.0.1", api_port), timeout=60, what="gunicorn")
         wait_until(lambda: port_open("127.0.0.1", ws_port), timeout=60, what="uvicorn")
-        print_banner(settings, api_port, ws_port, ui_port)
+        print_banner(settings, api_port, ws_port, ui_port, backups=bool(backups))
         starting = False
         return Supervisor(stack.procs, PID_DIR).run(lambda: stopping)
     except Interrupted:
@@ -181,7 +182,27 @@ def app_processes(api_port: int, ws_port: int) -> list[tuple[str, list[str]]]:
     return processes
 
 
-def print_banner(settings, api_port: int, ws_port: int, ui_port: int) -> None:  # type: ignore[no-untyped-def]
+def backup_processes(settings) -> list[tuple[str, list[str]]]:  # type: ignore[no-untyped-def]
+    """WAL streaming and scheduled base backups, when PostgreSQL lets us replicate (a private
+    cluster does; Debian's default one refuses until its pg_hba.conf allows it)."""
+    from exchange.ops.backups import Layout, Server, replication_allowed, wal_receiver_argv
+
+    db = settings.DATABASES["default"]
+    server = Server(db["HOST"] or "127.0.0.1", int(db["PORT"] or 5432), db["USER"], db["PASSWORD"])
+    if not replication_allowed(server):
+        say(f"backups: off: PostgreSQL at {server.host}:{server.port} refuses replication "
+            "connections (docs/OPERATIONS.md, Backups)")  # fmt: skip
+        return []
+    every = os.environ.get("BACKUP_EVERY_SECONDS", "3600")
+    return [
+        ("wal-stream", wal_receiver_argv(server, Layout(Path(settings.BACKUP_DIR)))),
+        ("base-backups", [sys.executable, "manage.py", "backup", "--every", every]),
+    ]
+
+
+def print_banner(  # type: ignore[no-untyped-def]
+    settings, api_port: int, ws_port: int, ui_port: int, *, backups: bool = False
+) -> None:
     api = f"http://127.0.0.1:{api_port}"
     user = os.environ.get("DEMO_ADMIN_USER", "admin")
     password = os.environ.get("DEMO_ADMIN_PASSWORD", "clearway-admin")
@@ -197,6 +218,10 @@ def print_banner(settings, api_port: int, ws_port: int, ui_port: int) -> None:  
         f"  Health         {api}/healthz   readiness {api}/readyz",
         f"  Chain RPC      {settings.CHAIN_RPC_URL} (chain id {settings.CHAIN_ID})",
         f"  Logs           {LOG_DIR}/",
+        f"  Backups        {settings.BACKUP_DIR} (WAL streamed, base backup hourly; "
+        "make restore-drill)"
+        if backups
+        else "  Backups        off (see above)",
     ]
     width = max(len(line) for line in lines) + 4
     print("=" * width)
