@@ -39,6 +39,18 @@ def auth_timeout_seconds() -> float:
     return float(getattr(settings, "REALTIME_AUTH_TIMEOUT_SECONDS", 10.0))
 
 
+def parse_frame(text_data: str | None) -> dict[str, Any]:
+    """A client frame as a JSON object, or {} for anything else (binary, not JSON, not an
+    object, nested too deep for the parser): the caller answers those with an error frame."""
+    if not text_data:
+        return {}
+    try:
+        content = json.loads(text_data)
+    except (ValueError, RecursionError):
+        return {}
+    return content if isinstance(content, dict) else {}
+
+
 class StreamConsumer(AsyncJsonWebsocketConsumer):
     """Shared plumbing: ``{"op": ...}`` frames dispatched to ``op_<name>``, heartbeats, and
     refusing a connection with a 4xxx code and a reason."""
@@ -88,12 +100,9 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({"type": "heartbeat"})
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        try:
-            content = json.loads(text_data) if text_data else None
-        except ValueError:
-            content = None
-        op = content.get("op") if isinstance(content, dict) else None
-        if op not in self.ops:
+        content = parse_frame(text_data)
+        op = content.get("op")
+        if not isinstance(op, str) or op not in self.ops:
             await self.send_error(
                 "bad_request", f"Send a JSON object with an op: {sorted(self.ops)}."
             )
@@ -228,12 +237,7 @@ class UserConsumer(StreamConsumer):
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.account_id is None:
-            try:
-                content = json.loads(text_data) if text_data else None
-            except ValueError:
-                content = None
-            if not isinstance(content, dict):
-                content = {}
+            content = parse_frame(text_data)
             token = content.get("token")
             if content.get("op") != "auth" or not isinstance(token, str) or not token:
                 await self.refuse(
