@@ -262,7 +262,7 @@ class BackgroundPublisher:
                 log.warning(
                     "publisher is %d batches behind; dropped the oldest (%s after event %d):"
                     " its market's sockets resync",
-                    len(self._pending),
+                    len(self._pending) + 1,
                     dropped.symbol,
                     dropped.prev_event_seq,
                 )
