@@ -3,15 +3,15 @@ no extra keys): the one definition producers and consumers share is also what te
 
 from __future__ import annotations
 
-import typing
 from typing import Any
 
+import typing_extensions
 from pydantic import TypeAdapter
 
 from exchange.realtime import messages
 
 for _value in vars(messages).values():
-    if typing.is_typeddict(_value):
+    if typing_extensions.is_typeddict(_value):
         # A plain ConfigDict (a TypedDict itself): the messages module stays free of pydantic.
         _value.__pydantic_config__ = {"extra": "forbid", "strict": True}  # type: ignore[attr-defined]
 
