@@ -14,6 +14,9 @@ from prometheus_client import REGISTRY
 from exchange.matching_worker import publish
 from exchange.matching_worker.publish import BackgroundPublisher
 from exchange.matching_worker.runner import Worker
+from exchange.realtime import bus
+from exchange.realtime.messages import account_group, balance_event, user_events
+from exchange.realtime.publishing import send
 from tests.realtime.support import SYMBOL, WAIT, receive
 from tests.trading.support import drain
 
@@ -24,8 +27,7 @@ USDC = 10**6
 
 
 def dropped() -> float:
-    labels = {"stream": "market", "reason": "dropped"}
-    return REGISTRY.get_sample_value("clearway_realtime_messages_lost_total", labels) or 0.0
+    return lost("market", "dropped")
 
 
 def in_base_units(levels: list[list[str]]) -> list[list[int]]:
@@ -92,3 +94,24 @@ async def test_a_dropped_batch_makes_the_socket_resend_the_book_rest_serves(
         await sync_to_async(worker._release_all)()
     after = await receive(socket)
     assert (after["type"], after["prev_event_seq"]) == ("level", resent["event_seq"])
+
+
+def lost(stream: str, reason: str) -> float:
+    labels = {"stream": stream, "reason": reason}
+    return REGISTRY.get_sample_value("clearway_realtime_messages_lost_total", labels) or 0.0
+
+
+def test_failed_publishes_are_counted_and_logged(monkeypatch, caplog) -> None:
+    def unreachable(group: str, message: dict) -> None:
+        raise ConnectionError("Redis is gone")
+
+    monkeypatch.setattr(bus, "group_send", unreachable)
+    market_before, balance_before = lost("market", "failed"), lost("balance", "failed")
+    depth = {"market": SYMBOL, "seq": 1, "event_seq": 2, "bids": [], "asks": []}
+    with caplog.at_level(logging.ERROR):
+        publish.publish_now(publish.Batch(SYMBOL, depth, prev_event_seq=0))
+        sent = send("balance", account_group(1), user_events([balance_event("USDC", 1, 0, 1)]))
+    assert sent is False
+    assert lost("market", "failed") == market_before + 1
+    assert lost("balance", "failed") == balance_before + 1
+    assert [r.levelname for r in caplog.records if "failed" in r.getMessage()] == ["ERROR"] * 2
