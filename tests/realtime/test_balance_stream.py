@@ -3,11 +3,12 @@ each asset is what REST says (exchange.ledger.services announces every posting).
 
 from __future__ import annotations
 
+import threading
 from decimal import Decimal
 
 import pytest
 from asgiref.sync import sync_to_async
-from django.db import transaction
+from django.db import connections, transaction
 
 from exchange.accounts.models import Account
 from exchange.custody.deposits import deposit_credit
@@ -16,7 +17,7 @@ from exchange.ledger.models import JournalEntry
 from exchange.ledger.services import Line, hold, pay_withdrawal, post_entry, release
 from exchange.markets.models import Asset
 from exchange.realtime.messages import account_group, balance_event, user_events
-from tests.realtime.support import SYMBOL, receive
+from tests.realtime.support import SYMBOL, WAIT, receive
 from tests.trading.support import drain
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -171,3 +172,38 @@ async def test_an_older_balance_arriving_late_is_not_sent(trader, sockets, chann
     await channel_layer.group_send(group, user_events([balance_event("WETH", 1, 0, 1)]))
     assert await receive(socket) == newer
     assert (await receive(socket))["asset"] == "WETH"
+
+
+async def test_concurrent_postings_end_on_the_frame_rest_shows(trader, sockets) -> None:
+    """Four threads (like the API, the worker and workflows) change one balance at once: the
+    frames the socket gets only go forward, and the last is the committed balance."""
+    alice = await sync_to_async(trader)(usdc=100 * USDC)
+    socket = await sockets.open("/ws/v1/user", headers=bearer(alice.token))
+    assert (await receive(socket))["type"] == "authenticated"
+
+    def hold_some(thread: int) -> None:
+        try:
+            account = Account.objects.get(address=alice.address)
+            usdc = Asset.objects.get(symbol="USDC")
+            for n in range(5):
+                hold(account=account, asset=usdc, amount=USDC, reference=f"t{thread}:{n}")
+        finally:
+            connections.close_all()
+
+    def run_threads() -> None:
+        threads = [threading.Thread(target=hold_some, args=(t,)) for t in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=WAIT)
+        assert not any(thread.is_alive() for thread in threads)
+
+    await sync_to_async(run_threads, thread_sensitive=False)()
+    versions, frame = [], None
+    while not versions or versions[-1] < 21:  # funding, then 20 holds
+        frame = await receive(socket)
+        versions.append(frame["version"])
+    assert versions == sorted(set(versions))
+    assert (frame["available"], frame["held"]) == (80 * USDC, 20 * USDC)
+    rest = await sync_to_async(rest_balances)(alice)
+    assert rest["USDC"] == {"available": frame["available"], "held": frame["held"]}
