@@ -36,6 +36,9 @@ class Balance(models.Model):
     # Copied from account.kind when the row is created (accounts never change kind), so the
     # CHECK constraint below can exempt system counterparties without a join.
     is_system = models.BooleanField(default=False)
+    # Moves of this row so far: strictly increasing in commit order (the row is locked to move
+    # it), so of two balance events on a websocket the higher version is the newer.
+    version = models.BigIntegerField(db_default=0)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -17,6 +17,12 @@ constant number of statements (the matching worker's micro-batches). Both share 
    name the first one that overdraws (InsufficientFunds), and nothing is applied. The outcome is
    what posting the entries one by one would give, except that a refusal applies none of them.
 
+5. after the transaction commits, each trader's balance as the posting left it goes to its
+   websocket (/ws/v1/user) as a ``balance`` event (``transaction.on_commit``): every change of a
+   trader's available or held amount, whoever posts it (deposits, orders, fills, fees,
+   withdrawals, adjustments), is announced from here. Each move bumps the row's ``version``, so
+   a consumer tells the newest of two announcements apart whatever order they arrive in.
+
 The balances come last because their rows stay locked until the transaction ends: every other
 writer of those accounts (order placement, the matching worker) waits meanwhile.
 
@@ -33,7 +39,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -51,6 +57,8 @@ from exchange.ledger.errors import (
 from exchange.ledger.models import Balance, Bucket, JournalEntry, JournalLine
 from exchange.markets.models import Asset
 from exchange.pgbulk import ints, texts
+from exchange.realtime.messages import BalanceEvent, balance_event
+from exchange.realtime.publishing import publish_user_events
 
 # System accounts that, like traders, can never hold less than nothing. Only system:deposits
 # goes negative (it is the other side of every deposit); the DB constraint exempts all system
@@ -86,6 +94,33 @@ class NewEntry(NamedTuple):
     metadata: Mapping[str, Any] | None = None
 
 
+class BalanceChange(NamedTuple):
+    """A trader's balance as a committed posting left it (``version``: the row's count of
+    moves, strictly increasing in commit order)."""
+
+    account_id: int
+    asset_id: int
+    asset: str
+    available: int
+    held: int
+    version: int
+
+    def event(self) -> BalanceEvent:
+        return balance_event(self.asset, self.available, self.held, self.version)
+
+
+BalanceSink = Callable[[list[BalanceChange]], None]
+
+
+def publish_balances(changes: list[BalanceChange]) -> None:
+    """The default destination of balance changes: each account's websocket group."""
+    by_account: dict[int, list] = {}
+    for change in changes:
+        by_account.setdefault(change.account_id, []).append(change.event())
+    for account_id, events in by_account.items():
+        publish_user_events("balance", account_id, events)
+
+
 @dataclass(frozen=True, slots=True)
 class PostedEntry:
     kind: str
@@ -108,26 +143,33 @@ def post_entry(
     would go negative) or ReferenceConflict (same key, different lines). Nothing is applied then.
     """
     entry = NewEntry(kind=kind, reference=reference, lines=lines, metadata=metadata)
-    [posted], created = _post([entry])
+    [posted], created = _post([entry], publish_balances)
     if not posted.created:
         return JournalEntry.objects.get(pk=posted.entry_id)
     return created[0]
 
 
-def post_entries(entries: Sequence[NewEntry], *, savepoint: bool = True) -> list[PostedEntry]:
+def post_entries(
+    entries: Sequence[NewEntry], *, savepoint: bool = True, balances_to: BalanceSink | None = None
+) -> list[PostedEntry]:
     """Post many entries in one transaction; one PostedEntry per input entry, in order.
 
     Entries whose (kind, reference) already exists (in the database or earlier in the batch)
     are skipped with ``created=False``. All-or-nothing: any error applies none of the entries.
     Inside a transaction, ``savepoint=False`` saves two round trips (the matching worker's
     batches) but an error then leaves the caller's transaction to be rolled back.
+    ``balances_to`` receives the traders' balances the entries leave, on commit (callbacks run
+    in the order registered: before any the caller registers after this call); by default they
+    are published to the accounts' websockets (``publish_balances``).
     """
     with transaction.atomic(savepoint=savepoint):
-        posted, _ = _post(entries)
+        posted, _ = _post(entries, balances_to or publish_balances)
     return posted
 
 
-def _post(entries: Sequence[NewEntry]) -> tuple[list[PostedEntry], list[JournalEntry]]:
+def _post(
+    entries: Sequence[NewEntry], balances_to: BalanceSink
+) -> tuple[list[PostedEntry], list[JournalEntry]]:
     """post_entries, plus model instances of the created entries (built, not re-read)."""
     if not entries:
         return [], []
@@ -155,7 +197,9 @@ def _post(entries: Sequence[NewEntry]) -> tuple[list[PostedEntry], list[JournalE
         if new:
             # Last: a balance row stays locked until the transaction ends, and every other
             # writer of that account waits meanwhile.
-            _move_balances(cursor, new)
+            changes = _move_balances(cursor, new)
+            if changes:
+                transaction.on_commit(lambda: balances_to(changes))
 
     ids = {key: row[0] for key, row in inserted.items()}
     ids.update({key: row[0] for key, row in existing.items()})
@@ -371,12 +415,14 @@ _EXISTING_LINES = f"""
 # A balance held back by the guard is locked but not returned.
 _MOVE_BALANCES = f"""
     UPDATE {_BALANCE} AS b
-    SET available = b.available + m.available, held = b.held + m.held, updated_at = now()
+    SET available = b.available + m.available, held = b.held + m.held, updated_at = now(),
+        version = b.version + 1
     FROM (
         SELECT b.id, m.available, m.held, m.low_available, m.low_held,
-               (NOT b.is_system OR a.address = ANY(%s::text[])) AS guarded
+               (NOT b.is_system OR a.address = ANY(%s::text[])) AS guarded, s.symbol
         FROM {_BALANCE} b
         JOIN {_ACCOUNT} a ON a.id = b.account_id
+        JOIN {_ASSET} s ON s.id = b.asset_id
         JOIN unnest(%s::bigint[], %s::bigint[], %s::numeric[], %s::numeric[], %s::numeric[],
                     %s::numeric[])
           AS m(account_id, asset_id, available, held, low_available, low_held)
@@ -388,7 +434,7 @@ _MOVE_BALANCES = f"""
       AND (NOT m.guarded
            OR (coalesce(b.available + m.low_available >= 0, true)
                AND coalesce(b.held + m.low_held >= 0, true)))
-    RETURNING b.account_id, b.asset_id
+    RETURNING b.account_id, b.asset_id, b.is_system, m.symbol, b.available, b.held, b.version
 """
 
 _SELECT_BALANCES = f"""
@@ -499,8 +545,11 @@ def _moves(entries: list[NewEntry]) -> dict[Key, _Move]:
     return moves
 
 
-def _run_moves(cursor: Any, keys: list[Key], moves: dict[Key, _Move]) -> set[Key]:
-    """Lock and move the balances of ``keys``; returns those moved."""
+def _run_moves(
+    cursor: Any, keys: list[Key], moves: dict[Key, _Move]
+) -> dict[Key, BalanceChange | None]:
+    """Lock and move the balances of ``keys``; returns those moved, with the new balance of
+    each trader's (None for system accounts: nobody listens to them)."""
     chosen = [moves[key] for key in keys]
     cursor.execute(
         _MOVE_BALANCES,
@@ -514,10 +563,16 @@ def _run_moves(cursor: Any, keys: list[Key], moves: dict[Key, _Move]) -> set[Key
             ints([m.low_held for m in chosen]),
         ],
     )
-    return set(cursor)
+    return {
+        (account_id, asset_id): None
+        if is_system
+        else BalanceChange(account_id, asset_id, symbol, int(available), int(held), version)
+        for account_id, asset_id, is_system, symbol, available, held, version in cursor
+    }
 
 
-def _move_balances(cursor: Any, entries: list[NewEntry]) -> None:
+def _move_balances(cursor: Any, entries: list[NewEntry]) -> list[BalanceChange]:
+    """Apply the entries to their balances; the traders' balances after them."""
     moves = _moves(entries)
     keys = sorted(moves)
     moved = _run_moves(cursor, keys, moves)
@@ -539,7 +594,7 @@ def _move_balances(cursor: Any, entries: list[NewEntry]) -> None:
             moved |= _run_moves(cursor, missing, moves)
             left = [key for key in keys if key not in moved]
     if not left:
-        return
+        return [moved[key] for key in keys if moved[key] is not None]  # type: ignore[misc]
     positions = _select_for_update(cursor, keys)
     unknown = [key for key in left if key not in positions]
     if unknown:

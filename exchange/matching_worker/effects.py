@@ -23,6 +23,8 @@ from exchange.matching import (
     OrderRejected,
     Side,
 )
+from exchange.matching_worker.levels import BookLevels
+from exchange.realtime.messages import MarketEvent
 from exchange.trading.models import Order
 
 _OPEN = Order.Status.OPEN.value
@@ -74,13 +76,14 @@ class BatchEffects:
     market: Market
     fees_account_id: int
     orders: dict[int, Any]  # id -> OrderRow: every order the batch touches, updated in place
+    levels: BookLevels  # the stream's book, for each market event's checksum
     trades: list[NewTrade] = field(default_factory=list)
     entries: list[NewEntry] = field(default_factory=list)
-    # Public events of the market's group. Accounts' own events (fills, order states) are
-    # built from ``trades`` and the changed orders when published, for accounts listening.
-    market_events: list[dict[str, Any]] = field(default_factory=list)
+    # Public events of the market's group (exchange.realtime.messages.MarketEvent). Accounts'
+    # own events (fills, order states) are built from ``trades`` and the changed orders when
+    # published, for accounts listening; their balances come from the ledger's posting.
+    market_events: list[MarketEvent] = field(default_factory=list)
     touched: set[int] = field(default_factory=set)
-    balances_touched: set[tuple[int, int]] = field(default_factory=set)
 
     # -------------------------------------------------------------------------------- events
     def apply(self, events: list, accepted_us: int) -> None:  # type: ignore[type-arg]
@@ -90,14 +93,18 @@ class BatchEffects:
             if kind is Fill:
                 self._fill(event, accepted_us)
             elif kind is LevelChanged:
+                side = event.side
                 self.market_events.append(
                     {
                         "type": "level",
                         "event_seq": event.event_seq,
                         "seq": event.seq,
-                        "side": event.side.value,
+                        "side": side.value,
                         "price": event.price * self.market.tick_size,
                         "quantity": event.quantity * lot,
+                        "checksum": self.levels.apply(
+                            side is Side.BUY, event.price, event.quantity
+                        ),
                     }
                 )
             elif kind is OrderAccepted:
@@ -157,11 +164,6 @@ class BatchEffects:
         if maker_fee + taker_fee:
             lines.append(Line(self.fees_account_id, quote, maker_fee + taker_fee, _AVAILABLE))
         self.entries.append(NewEntry(_TRADE, f"trade:{event.trade_id}", lines))
-        touched = self.balances_touched
-        touched.add((buyer.account_id, base))
-        touched.add((buyer.account_id, quote))
-        touched.add((seller.account_id, base))
-        touched.add((seller.account_id, quote))
         taker_side = event.taker_side.value
         self.trades.append(
             NewTrade(
@@ -190,6 +192,8 @@ class BatchEffects:
                 "price": price,
                 "quantity": quantity,
                 "taker_side": taker_side,
+                # A trade moves no level by itself (its level events follow).
+                "checksum": self.levels.checksum,
             }
         )
 
@@ -226,7 +230,6 @@ class BatchEffects:
                 [Line(account, asset, -amount, _HELD), Line(account, asset, amount, _AVAILABLE)],
             )
         )
-        self.balances_touched.add((account, asset))
 
     def finish(self) -> list[Any]:
         """Final status of every touched order; releases the holds of orders that are done."""

@@ -1,11 +1,15 @@
 """After a batch commits: events to Channels groups and the depth snapshot to Redis.
 
-Websocket payloads carry integers in base units, like every other process boundary. Market
-messages carry the per-market ``event_seq`` so a client can detect a gap and resync from the
-snapshot; one group message per group and batch keeps Redis round trips per batch, not per event.
+Websocket payloads carry integers in base units, like every other process boundary; every
+message is one of exchange.realtime.messages. A market message carries the engine positions its
+batch starts from (``prev_event_seq``) and ends at (``event_seq``), and is sent for every batch
+(even one without public events) so the positions chain: a consumer that sees a batch start
+past its position knows it missed one and resends the snapshot. One group message per group and
+batch keeps Redis round trips per batch, not per event.
 
 Publishing is best effort: the database is the truth and a client that misses a message resyncs.
-A failure here is logged and never undoes or repeats the committed batch.
+A failure here, or a batch dropped by a publisher too far behind, is logged and counted
+(clearway_realtime_messages_lost_total) and never undoes or repeats the committed batch.
 
 Two ways to publish a committed batch:
 
@@ -14,7 +18,7 @@ Two ways to publish a committed batch:
   socket or the snapshot need.
 - ``BackgroundPublisher`` (the worker process): a thread with its own event loop and Redis
   connections, fed in commit order. Batches that queue up while it sends are merged (events
-  concatenated per group in order, the newest depth snapshot, balances read once), so a busy
+  concatenated per group in order, the newest depth snapshot and balances), so a busy
   worker sends fewer, larger messages instead of falling behind, and matching never waits on
   Redis.
 """
@@ -30,19 +34,25 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-import psycopg
 import redis
 import redis.asyncio
 from channels.layers import get_channel_layer
 from channels_redis.core import RedisChannelLayer
 from django.conf import settings
-from django.db import close_old_connections, connection
 
-from exchange.ledger.models import Balance
-from exchange.markets.models import Asset
+from exchange.ledger.services import BalanceChange
 from exchange.matching import MatchingEngine
 from exchange.matching_worker.effects import NewTrade
-from exchange.realtime import bus
+from exchange.realtime import bus, metrics
+from exchange.realtime.messages import (
+    GroupMessage,
+    MarketEvent,
+    UserEvent,
+    account_group,
+    market_events,
+    market_group,
+    user_events,
+)
 
 log = logging.getLogger(__name__)
 
@@ -50,12 +60,7 @@ DEPTH_LEVELS = 50
 SEND_CONCURRENCY = 16
 
 
-def market_group(symbol: str) -> str:
-    return f"market.{symbol}"
-
-
-def account_group(account_id: int) -> str:
-    return f"account.{account_id}"
+__all__ = ["account_group", "market_group"]  # re-exported: the group names' old home
 
 
 def book_key(symbol: str) -> str:
@@ -93,24 +98,35 @@ class Batch:
 
     ``parts`` holds each batch's trades and final order states, in commit order; accounts'
     own events are built from them only for the accounts that get published to.
+    ``prev_event_seq`` is the engine position the batch starts from (its ``depth`` holds the
+    one it ends at). ``balances`` are the traders' balances the batch's ledger posting left,
+    set when it commits (``take_balances``).
     """
 
     symbol: str
     depth: dict[str, Any]
-    market_events: list[dict[str, Any]] = field(default_factory=list)
+    market_events: list[MarketEvent] = field(default_factory=list)
     parts: list[tuple[list[NewTrade], list[OrderState]]] = field(default_factory=list)
-    balances_touched: set[tuple[int, int]] = field(default_factory=set)
+    prev_event_seq: int = 0
+    balances: dict[tuple[int, int], BalanceChange] = field(default_factory=dict)
 
     def merge(self, later: Batch) -> None:
         """Append a later batch of the same market (order kept per group)."""
         self.depth = later.depth
         self.market_events.extend(later.market_events)
         self.parts.extend(later.parts)
-        self.balances_touched |= later.balances_touched
+        self.balances.update(later.balances)  # later versions of the same balances
+
+    def take_balances(self, changes: list[BalanceChange]) -> None:
+        for change in changes:
+            self.balances[(change.account_id, change.asset_id)] = change
+
+    def market_message(self) -> GroupMessage:
+        return market_events(self.prev_event_seq, self.depth["event_seq"], self.market_events)
 
     def accounts(self) -> set[int]:
         """Accounts with events of their own in this batch."""
-        accounts = {account for account, _ in self.balances_touched}
+        accounts = {account for account, _ in self.balances}
         for trades, orders in self.parts:
             for t in trades:
                 accounts.add(t.maker_account_id)
@@ -118,9 +134,11 @@ class Batch:
             accounts.update(state[1] for state in orders)
         return accounts
 
-    def user_events(self, wanted: set[int] | None = None) -> dict[int, list[dict[str, Any]]]:
-        """Per account (all, or those ``wanted``): its fills, then its orders' new states."""
-        events: dict[int, list[dict[str, Any]]] = {}
+    def user_events(self, wanted: set[int] | None = None) -> dict[int, list[UserEvent]]:
+        """Per account (all, or those ``wanted``): its fills, then its orders' new states,
+        then its balances."""
+        symbol = self.symbol
+        events: dict[int, list[UserEvent]] = {}
         for trades, orders in self.parts:
             for t in trades:
                 maker, taker = t.maker_account_id, t.taker_account_id
@@ -128,6 +146,7 @@ class Batch:
                     continue
                 public = {
                     "type": "fill",
+                    "market": symbol,
                     "event_seq": t.event_seq,
                     "seq": t.sequence,
                     "trade_id": t.trade_id,
@@ -155,6 +174,7 @@ class Batch:
                     events.setdefault(account, []).append(
                         {
                             "type": "order",
+                            "market": symbol,
                             "order_id": order_id,
                             "client_order_id": client_order_id,
                             "status": status,
@@ -163,43 +183,40 @@ class Batch:
                             "remaining_quantity": remaining,
                         }
                     )
+        for (account, _), change in sorted(self.balances.items()):
+            if wanted is None or account in wanted:
+                events.setdefault(account, []).append(change.event())
         return events
 
 
-def _messages(
-    batches: list[Batch],
-    balances: list[tuple[int, dict[str, Any]]],
-    live: set[str] | None = None,
-) -> list[tuple[str, dict[str, Any]]]:
-    """(group, message) pairs: each market's events, then each account's events and balances
-    (only for groups in ``live``, when given)."""
-    messages = [
-        (market_group(b.symbol), {"type": "market.events", "events": b.market_events})
+def _messages(batches: list[Batch], live: set[str] | None = None) -> list[tuple[str, GroupMessage]]:
+    """(group, message) pairs: each market's batch, then each account's events (only for
+    groups in ``live``, when given)."""
+    messages: list[tuple[str, GroupMessage]] = [
+        (market_group(b.symbol), b.market_message())
         for b in batches
-        if b.market_events and (live is None or market_group(b.symbol) in live)
+        if live is None or market_group(b.symbol) in live
     ]
     wanted = None
     if live is not None:
         wanted = {a for b in batches for a in b.accounts() if account_group(a) in live}
-    user_events: dict[int, list[dict[str, Any]]] = {}
+    by_account: dict[int, list[UserEvent]] = {}
     for b in batches:
         for account_id, events in b.user_events(wanted).items():
-            user_events.setdefault(account_id, []).extend(events)
-    for account_id, balance in balances:
-        user_events.setdefault(account_id, []).append(balance)
+            by_account.setdefault(account_id, []).extend(events)
     messages += [
-        (account_group(account_id), {"type": "user.events", "events": events})
-        for account_id, events in user_events.items()
+        (account_group(account_id), user_events(events))
+        for account_id, events in by_account.items()
     ]
     return messages
 
 
-async def _send_all(layer: Any, messages: list[tuple[str, dict[str, Any]]]) -> None:
+async def _send_all(layer: Any, messages: list[tuple[str, GroupMessage]]) -> None:
     # Concurrent (each group_send is a couple of Redis round trips and a batch touches one group
     # per account), but bounded: the layer's connection pool refuses more than 100 at once.
     gate = asyncio.Semaphore(SEND_CONCURRENCY)
 
-    async def send(group: str, message: dict[str, Any]) -> None:
+    async def send(group: str, message: GroupMessage) -> None:
         async with gate:
             await layer.group_send(group, message)
 
@@ -216,37 +233,11 @@ def publish_now(batch: Batch) -> None:
     through the process's one publishing loop (``exchange.realtime.bus``)."""
     try:
         _redis(settings.REDIS_URL).set(book_key(batch.symbol), json.dumps(batch.depth))
-        for group, message in _messages([batch], _balances(batch.balances_touched)):
-            bus.group_send(group, message)
+        for group, message in _messages([batch]):
+            bus.group_send(group, dict(message))
     except Exception:
+        metrics.MESSAGES_LOST.labels("market", "failed").inc()
         log.exception("publishing the batch for %s failed; clients will resync", batch.symbol)
-
-
-_BALANCES = f"""
-    SELECT b.account_id, s.symbol, b.available, b.held
-    FROM {Balance._meta.db_table} b
-    JOIN {Asset._meta.db_table} s ON s.id = b.asset_id
-    JOIN unnest(%b::bigint[], %b::bigint[]) AS k(account_id, asset_id)
-      ON b.account_id = k.account_id AND b.asset_id = k.asset_id
-"""
-
-
-def _balances(touched: set[tuple[int, int]]) -> list[tuple[int, dict[str, Any]]]:
-    """The current balance of every (account, asset) touched, as user events."""
-    if not touched:
-        return []
-    pairs = sorted(touched)
-    connection.ensure_connection()
-    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(_BALANCES, [[a for a, _ in pairs], [s for _, s in pairs]])
-        rows = cursor.fetchall()
-    return [
-        (
-            account_id,
-            {"type": "balance", "asset": symbol, "available": int(available), "held": int(held)},
-        )
-        for account_id, symbol, available, held in rows
-    ]
 
 
 class BackgroundPublisher:
@@ -266,9 +257,14 @@ class BackgroundPublisher:
     def submit(self, batch: Batch) -> None:
         with self._lock:
             if len(self._pending) >= self.max_pending:
-                self._pending.popleft()
+                dropped = self._pending.popleft()
+                metrics.MESSAGES_LOST.labels("market", "dropped").inc()
                 log.warning(
-                    "publisher is %d batches behind; dropping the oldest", len(self._pending)
+                    "publisher is %d batches behind; dropped the oldest (%s after event %d):"
+                    " its market's sockets resync",
+                    len(self._pending) + 1,
+                    dropped.symbol,
+                    dropped.prev_event_seq,
                 )
             self._pending.append(batch)
             self._lock.notify()
@@ -304,8 +300,7 @@ class BackgroundPublisher:
             return list(merged.values())
 
     def _run(self) -> None:
-        # The ORM is sync: balances are read between the loop's turns, when no event loop runs
-        # on this thread. The loop itself persists, and with it the Redis connections.
+        # The loop persists, and with it the Redis connections.
         loop = asyncio.new_event_loop()
         layer = get_channel_layer()
         store = redis.asyncio.Redis.from_url(
@@ -317,23 +312,17 @@ class BackgroundPublisher:
                     live = loop.run_until_complete(
                         _store_depth_and_find_live(store, layer, batches)
                     )
-                    # Events and balances only for groups someone listens to: a socket that
-                    # joins later reads state this batch is already part of.
-                    touched = {
-                        key
-                        for b in batches
-                        for key in b.balances_touched
-                        if live is None or account_group(key[0]) in live
-                    }
-                    messages = _messages(batches, _balances_fresh(touched), live)
+                    # Events only for groups someone listens to: a socket that joins later
+                    # reads state this batch is already part of.
+                    messages = _messages(batches, live)
                     loop.run_until_complete(_send_all(layer, messages))
                 except Exception:
+                    metrics.MESSAGES_LOST.labels("market", "failed").inc(len(batches))
                     symbols = ", ".join(b.symbol for b in batches)
                     log.exception("publishing batches for %s failed; clients will resync", symbols)
         finally:
             loop.run_until_complete(store.aclose())
             loop.close()
-            connection.close()
 
 
 async def _store_depth_and_find_live(
@@ -361,14 +350,3 @@ async def _store_depth_and_find_live(
             counts = await pipe.execute()
         live.update(name for name, count in zip(names, counts, strict=True) if count)
     return live
-
-
-def _balances_fresh(touched: set[tuple[int, int]]) -> list[tuple[int, dict[str, Any]]]:
-    """_balances on the executor thread's own connection, dropping it if the database went
-    away meanwhile (the next call reconnects)."""
-    close_old_connections()
-    try:
-        return _balances(touched)
-    except Exception:
-        connection.close()
-        raise

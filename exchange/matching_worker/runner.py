@@ -34,12 +34,13 @@ from django.utils import timezone
 from exchange import pgbulk
 from exchange.accounts.models import SYSTEM_FEES
 from exchange.accounts.services import system_account
-from exchange.ledger.services import NewEntry, post_entries
+from exchange.ledger.services import BalanceChange, NewEntry, post_entries
 from exchange.markets.models import Market
 from exchange.matching import MatchingEngine
 from exchange.matching_worker import metrics
 from exchange.matching_worker.book_state import CommandRow, OrderRow, engine_command, load_book
 from exchange.matching_worker.effects import RESTING_STATUSES, BatchEffects
+from exchange.matching_worker.levels import BookLevels
 from exchange.matching_worker.publish import Batch, depth_snapshot, publish_now
 from exchange.pgbulk import ints, texts
 from exchange.trading.models import (
@@ -164,6 +165,7 @@ class MarketRunner:
     fees_account_id: int
     batch_size: int
     resting: dict[int, OrderRow] = field(default_factory=dict)
+    levels: BookLevels | None = None  # the market stream's book (checksums), with the engine
     publish: Callable[[Batch], None] | None = None
     committer: Committer | None = None
     epoch: int = 0
@@ -192,11 +194,12 @@ class MarketRunner:
             self.committer.drain(self)  # nothing of this market in flight while it loads
         market = Market.objects.select_related("base", "quote").get(pk=self.market.pk)
         self.engine, self.resting = load_book(market)
+        self.levels = BookLevels(self.engine, market.tick_size, market.lot_size)
         self.market = market
 
     def reset(self) -> None:
         """Forget memory (engine, resting orders, batches not yet committed)."""
-        self.engine, self.resting = None, {}
+        self.engine, self.resting, self.levels = None, {}, None
         self.epoch += 1
 
     def step(self, collect: Callable[[CommitJob], None] | None = None) -> int:
@@ -281,7 +284,8 @@ class MarketRunner:
         # into a new dict cost more than the matching); _prepare takes out those that did not
         # come to rest.
         self.resting.update(placed)
-        effects = BatchEffects(market, self.fees_account_id, self.resting)
+        assert self.levels is not None
+        effects = BatchEffects(market, self.fees_account_id, self.resting, self.levels)
         submit, apply = engine.submit, effects.apply
         for command in commands:
             order = placed.get(command.order_id) if command.kind == _PLACE else None
@@ -355,7 +359,7 @@ class MarketRunner:
                         ],
                     )
                 ],
-                effects.balances_touched,
+                prev_event_seq=events_before,
             ),
             first=commands[0].sequence,
             last=commands[-1].sequence,
@@ -424,13 +428,30 @@ def commit_group(jobs: list[CommitJob]) -> None:
                     raise FenceLost(
                         f"{job.symbol}: the cursor moved; another worker owns the market", job
                     )
-        post_entries([entry for job in jobs for entry in job.entries], savepoint=False)
+        post_entries(
+            [entry for job in jobs for entry in job.entries],
+            savepoint=False,
+            balances_to=lambda changes: _hand_balances(jobs, changes),
+        )
+        # Registered after post_entries' own on_commit: each batch has its balances when sent.
         for job in jobs:
             publish, batch = job.runner.publish or publish_now, job.batch
             transaction.on_commit(lambda publish=publish, batch=batch: publish(batch))
     committed_us = time.time_ns() // 1000
     for job in jobs:
         _committed(job, committed_us)
+
+
+def _hand_balances(jobs: list[CommitJob], changes: list[BalanceChange]) -> None:
+    """Give each market's batch the balances its accounts ended with, to send with its fills
+    and orders, in order (one account trading in two markets of the round gets them twice;
+    the version makes the second a no-op for the socket)."""
+    if len(jobs) == 1:
+        jobs[0].batch.take_balances(changes)
+        return
+    for job in jobs:
+        accounts = job.batch.accounts()
+        job.batch.take_balances([c for c in changes if c.account_id in accounts])
 
 
 def _committed(job: CommitJob, committed_us: int) -> None:

@@ -1,6 +1,7 @@
 """Websocket consumers: the public market stream and the signed-in trader's account stream.
 
-The protocol (frames, ops, close codes, resync) is documented in exchange/realtime/__init__.py.
+The protocol (frames, ops, close codes, resync) is documented in exchange/realtime/__init__.py
+and docs/API.md; the messages in and out are the types of exchange.realtime.messages.
 Channels delivers websocket frames and group messages to one consumer one at a time, so
 everything a handler reads and writes (the stream position, the account) needs no locking; only
 the heartbeat runs beside it, and it only reads.
@@ -22,7 +23,14 @@ from rest_framework.exceptions import AuthenticationFailed
 
 from exchange.accounts.authentication import aauthenticate_token
 from exchange.markets.models import Market
-from exchange.matching_worker.publish import account_group, market_group
+from exchange.realtime.messages import (
+    MarketEvents,
+    SettlementEvents,
+    UserEvents,
+    account_group,
+    book_checksum,
+    market_group,
+)
 from exchange.realtime.selectors import book_get, market_get
 
 log = logging.getLogger(__name__)
@@ -37,6 +45,18 @@ def heartbeat_seconds() -> float:
 
 def auth_timeout_seconds() -> float:
     return float(getattr(settings, "REALTIME_AUTH_TIMEOUT_SECONDS", 10.0))
+
+
+def parse_frame(text_data: str | None) -> dict[str, Any]:
+    """A client frame as a JSON object, or {} for anything else (binary, not JSON, not an
+    object, nested too deep for the parser): the caller answers those with an error frame."""
+    if not text_data:
+        return {}
+    try:
+        content = json.loads(text_data)
+    except (ValueError, RecursionError):
+        return {}
+    return content if isinstance(content, dict) else {}
 
 
 class StreamConsumer(AsyncJsonWebsocketConsumer):
@@ -88,12 +108,9 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({"type": "heartbeat"})
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        try:
-            content = json.loads(text_data) if text_data else None
-        except ValueError:
-            content = None
-        op = content.get("op") if isinstance(content, dict) else None
-        if op not in self.ops:
+        content = parse_frame(text_data)
+        op = content.get("op")
+        if not isinstance(op, str) or op not in self.ops:
             await self.send_error(
                 "bad_request", f"Send a JSON object with an op: {sorted(self.ops)}."
             )
@@ -124,6 +141,7 @@ class MarketConsumer(StreamConsumer):
 
     market: Market | None = None
     event_seq = 0  # the stream is complete up to here
+    last_sent = 0  # event_seq of the last snapshot, level or trade frame sent
 
     async def connect(self) -> None:
         symbol = self.scope["url_route"]["kwargs"]["symbol"]
@@ -144,8 +162,9 @@ class MarketConsumer(StreamConsumer):
     async def send_snapshot(self, reason: str) -> None:
         assert self.market is not None
         book = await database_sync_to_async(book_get)(market=self.market)
-        self.event_seq = book["event_seq"]
-        await self.send_json({"type": "snapshot", "reason": reason, **book})
+        self.event_seq = self.last_sent = book["event_seq"]
+        checksum = book_checksum(book["bids"], book["asks"])
+        await self.send_json({"type": "snapshot", "reason": reason, **book, "checksum": checksum})
 
     async def op_resync(self, content: dict[str, Any]) -> None:
         await self.send_snapshot("requested")
@@ -153,23 +172,22 @@ class MarketConsumer(StreamConsumer):
     async def heartbeat(self) -> None:
         await self.send_json({"type": "heartbeat", "event_seq": self.event_seq})
 
-    async def market_events(self, message: dict[str, Any]) -> None:
+    async def market_events(self, message: MarketEvents) -> None:
         """One committed batch of the matching worker: level and trade events."""
-        # With the batch's starting position (prev_event_seq) a batch this consumer never
-        # received shows up as a hole; the book is then resent instead of going wrong.
-        start = message.get("prev_event_seq")
-        if start is not None and start > self.event_seq:
+        # Batches chain (each starts where the last ended): a batch this consumer never
+        # received shows up as a hole, and the book is resent instead of going wrong.
+        start = message["prev_event_seq"]
+        if start > self.event_seq:
             log.warning("%s: events after %s missed; resyncing", self.market, self.event_seq)
             await self.send_snapshot("gap")
             if start > self.event_seq:
                 return  # the snapshot predates this batch: the next batch resyncs again
         for event in message["events"]:
             if event["event_seq"] > self.event_seq:
-                await self.send_json(event)
-                self.event_seq = event["event_seq"]
-        end = message.get("event_seq")
-        if end is not None and end > self.event_seq:
-            self.event_seq = end
+                # The client's own gap rule: each frame names the one it follows.
+                await self.send_json({**event, "prev_event_seq": self.last_sent})
+                self.event_seq = self.last_sent = event["event_seq"]
+        self.event_seq = max(self.event_seq, message["event_seq"])
 
 
 class UserConsumer(StreamConsumer):
@@ -179,6 +197,12 @@ class UserConsumer(StreamConsumer):
 
     account_id: int | None = None
     expires_at = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # asset -> the newest balance version sent: balance events from several processes
+        # (API, worker, workflows) can arrive out of order; an older one is never sent after.
+        self.balance_versions: dict[str, int] = {}
 
     async def connect(self) -> None:
         token = self.handshake_token()
@@ -228,12 +252,7 @@ class UserConsumer(StreamConsumer):
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.account_id is None:
-            try:
-                content = json.loads(text_data) if text_data else None
-            except ValueError:
-                content = None
-            if not isinstance(content, dict):
-                content = {}
+            content = parse_frame(text_data)
             token = content.get("token")
             if content.get("op") != "auth" or not isinstance(token, str) or not token:
                 await self.refuse(
@@ -262,15 +281,18 @@ class UserConsumer(StreamConsumer):
             return
         await super().heartbeat()
 
-    async def user_events(self, message: dict[str, Any]) -> None:
-        """The matching worker's fill, order and balance events for this account."""
-        await self.forward(message)
-
-    async def settlement_events(self, message: dict[str, Any]) -> None:
-        """Settlement status changes of this account's trades (exchange.realtime.events)."""
-        await self.forward(message)
-
-    async def forward(self, message: dict[str, Any]) -> None:
-        market = message.get("market")
+    async def user_events(self, message: UserEvents) -> None:
+        """This account's fills and orders (matching worker), balances (ledger) and
+        withdrawals."""
         for event in message["events"]:
-            await self.send_json({**event, "market": market} if market else event)
+            if event["type"] == "balance":
+                asset, version = event["asset"], event["version"]
+                if version <= self.balance_versions.get(asset, -1):
+                    continue
+                self.balance_versions[asset] = version
+            await self.send_json(dict(event))
+
+    async def settlement_events(self, message: SettlementEvents) -> None:
+        """Settlement status changes of this account's trades (exchange.realtime.events)."""
+        for event in message["events"]:
+            await self.send_json(dict(event))

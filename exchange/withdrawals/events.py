@@ -8,22 +8,12 @@ GET /api/v1/withdrawals/{id}.
 
 from __future__ import annotations
 
-import logging
-from typing import Any
-
-from exchange.realtime.bus import group_send
+from exchange.realtime.messages import WithdrawalEvent, account_group, user_events
+from exchange.realtime.publishing import send
 from exchange.withdrawals.models import Withdrawal
 
-log = logging.getLogger(__name__)
 
-USER_EVENTS = "user.events"
-
-
-def account_group(account_id: int) -> str:
-    return f"account.{account_id}"
-
-
-def withdrawal_event(withdrawal: Withdrawal) -> dict[str, Any]:
+def withdrawal_event(withdrawal: Withdrawal) -> WithdrawalEvent:
     return {
         "type": "withdrawal",
         "id": str(withdrawal.id),
@@ -47,8 +37,5 @@ def publish_on_commit(withdrawal: Withdrawal) -> None:
     transaction.on_commit(lambda: publish(account_id, [event]))
 
 
-def publish(account_id: int, events: list[dict[str, Any]]) -> None:
-    try:
-        group_send(account_group(account_id), {"type": USER_EVENTS, "events": events})
-    except Exception:
-        log.exception("publishing withdrawal events failed; clients will read them over REST")
+def publish(account_id: int, events: list[WithdrawalEvent]) -> None:
+    send("withdrawal", account_group(account_id), user_events(list(events)))

@@ -18,6 +18,7 @@ from django.db import connections
 from exchange.asgi import application
 from exchange.matching_worker.publish import book_key
 from exchange.matching_worker.runner import Worker
+from tests.realtime.schemas import MARKET_FRAME, USER_FRAME, check
 
 SYMBOL = "WETH-USDC"
 ORIGIN = (b"origin", b"http://localhost")
@@ -84,9 +85,12 @@ async def sockets() -> AsyncIterator[Sockets]:
 
 
 async def receive(socket: WebsocketCommunicator, *, heartbeats: bool = False) -> dict[str, Any]:
-    """The next frame, skipping heartbeats unless asked for."""
+    """The next frame (checked against its type in exchange.realtime.messages), skipping
+    heartbeats unless asked for."""
     while True:
         frame = await socket.receive_json_from(timeout=WAIT)
+        market = socket.scope["path"].startswith("/ws/v1/markets/")
+        check(MARKET_FRAME if market else USER_FRAME, frame)
         if heartbeats or frame["type"] != "heartbeat":
             return frame
 

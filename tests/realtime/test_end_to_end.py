@@ -6,6 +6,8 @@ the matching worker (in-process, as tests/matching_worker drives it).
 
 from __future__ import annotations
 
+from zlib import crc32
+
 import pytest
 from asgiref.sync import sync_to_async
 from django.core.management import call_command
@@ -56,7 +58,7 @@ async def test_two_traders_cross_and_every_socket_sees_it(trader, market, worker
     snapshot = await receive(market_ws)
     assert snapshot == {
         "type": "snapshot", "reason": "connect", "market": SYMBOL, "seq": 0, "event_seq": 0,
-        "bids": [], "asks": [],
+        "bids": [], "asks": [], "checksum": 0,
     }  # fmt: skip
 
     ask = await sync_to_async(seller.place_order)(SYMBOL, "sell", quantity="1", price="2000.01")
@@ -65,17 +67,23 @@ async def test_two_traders_cross_and_every_socket_sees_it(trader, market, worker
 
     # The market socket: the ask rests, trades, and its level shrinks; accepted events (1, 3)
     # are private, so event_seq increases without being contiguous.
+    # Each frame names the frame it follows and the checksum of the book once applied.
     level, trade, shrunk = await receive_many(market_ws, 3)
+    rested, after = crc32(f"{PRICE}{WETH}".encode()), crc32(f"{PRICE}{WETH - QUANTITY}".encode())
     assert level == {"type": "level", "event_seq": 2, "seq": 1, "side": "sell",
-                     "price": PRICE, "quantity": WETH}  # fmt: skip
+                     "price": PRICE, "quantity": WETH, "prev_event_seq": 0,
+                     "checksum": rested}  # fmt: skip
     assert trade == {"type": "trade", "event_seq": 4, "seq": 2, "trade_id": f"{SYMBOL}-2-1",
-                     "price": PRICE, "quantity": QUANTITY, "taker_side": "buy"}  # fmt: skip
+                     "price": PRICE, "quantity": QUANTITY, "taker_side": "buy",
+                     "prev_event_seq": 2, "checksum": rested}  # fmt: skip
     assert shrunk == {"type": "level", "event_seq": 5, "seq": 2, "side": "sell",
-                      "price": PRICE, "quantity": WETH - QUANTITY}  # fmt: skip
+                      "price": PRICE, "quantity": WETH - QUANTITY, "prev_event_seq": 4,
+                      "checksum": after}  # fmt: skip
 
-    # Each trader sees its fill, its order and its two balances, to the base unit.
-    seller_frames = by_type(await receive_many(seller_ws, 4))
-    buyer_frames = by_type(await receive_many(buyer_ws, 4))
+    # Each trader sees its hold (from the API), then its fill, its order and its two balances,
+    # to the base unit.
+    seller_frames = by_type(await receive_many(seller_ws, 5))
+    buyer_frames = by_type(await receive_many(buyer_ws, 5))
     [seller_fill], [buyer_fill] = seller_frames["fill"], buyer_frames["fill"]
     assert seller_fill["trade_id"] == buyer_fill["trade_id"] == trade["trade_id"]
     assert (seller_fill["order_id"], seller_fill["liquidity"], seller_fill["fee"]) == (
@@ -92,8 +100,18 @@ async def test_two_traders_cross_and_every_socket_sees_it(trader, market, worker
     assert (buyer_order["status"], buyer_order["filled_quantity"]) == ("filled", QUANTITY)
 
     def balances(frames: dict) -> dict[str, dict[str, int]]:
+        """The last balance frame of each asset."""
         return {b["asset"]: {"available": b["available"], "held": b["held"]}
                 for b in frames["balance"]}  # fmt: skip
+
+    assert seller_frames["balance"][0] == {
+        "type": "balance", "asset": "WETH", "available": WETH, "held": WETH, "version": 2,
+    }  # fmt: skip
+    bid_hold = 246_184_531  # 0.123 at 2000.5 = 246.0615 USDC, plus 5 bps rounded up
+    assert buyer_frames["balance"][0] == {
+        "type": "balance", "asset": "USDC", "available": 1_000 * USDC - bid_hold,
+        "held": bid_hold, "version": 2,
+    }  # fmt: skip
 
     expected_seller = {
         "WETH": {"available": WETH, "held": WETH - QUANTITY},

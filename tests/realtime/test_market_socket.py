@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+from zlib import crc32
 
 import pytest
 from asgiref.sync import sync_to_async
 
-from exchange.matching_worker.publish import book_key, market_group, read_depth
+from exchange.matching_worker.publish import book_key, read_depth
+from exchange.realtime.messages import market_events, market_group
 from exchange.trading.models import Trade
 from tests.realtime.support import SYMBOL, receive
 from tests.trading.support import drain
@@ -32,18 +34,29 @@ def as_client_book(snapshot: dict) -> dict:
     return {"bids": dict(map(tuple, snapshot["bids"])), "asks": dict(map(tuple, snapshot["asks"]))}
 
 
+def checksum(book: dict) -> int:
+    """A client's CRC32 of its top 10 levels, as docs/API.md specifies it (written from the
+    document, not from the server's code)."""
+    asks = sorted(book["asks"].items())[:10]
+    bids = sorted(book["bids"].items(), reverse=True)[:10]
+    return crc32("".join(f"{price}{quantity}" for price, quantity in asks + bids).encode())
+
+
 async def follow(socket, book: dict, until: int) -> list[dict]:
-    """Apply frames to ``book`` until the stream reaches event_seq ``until``."""
+    """Apply frames to ``book`` until the stream reaches event_seq ``until``, checking each
+    frame's position (it follows the previous frame) and checksum (the book after it)."""
     frames = []
     position = book["event_seq"]
     while position < until:
         frame = await receive(socket)
         assert frame["type"] in ("level", "trade"), frame
+        assert frame["prev_event_seq"] == position, "a frame names the frame it follows"
         assert frame["event_seq"] > position, "event_seq must strictly increase"
         position = frame["event_seq"]
         frames.append(frame)
         if frame["type"] == "level":
             apply(book, frame)
+        assert frame["checksum"] == checksum(book), frame
     return frames
 
 
@@ -58,6 +71,7 @@ async def test_streams_are_complete_across_batches_for_early_and_late_sockets(
     early = await sockets.open(f"/ws/v1/markets/{SYMBOL}")
     early_snapshot = await receive(early)
     early_book = {**as_client_book(early_snapshot), "event_seq": early_snapshot["event_seq"]}
+    assert early_snapshot["checksum"] == checksum(early_book) == crc32(b"")
 
     # Batch 1: three asks; batch 2: a bid that takes one level and part of the next.
     first = await place(seller, "sell", quantity="0.5", price="2000")
@@ -71,6 +85,7 @@ async def test_streams_are_complete_across_batches_for_early_and_late_sockets(
     late = await sockets.open(f"/ws/v1/markets/{SYMBOL}")
     late_snapshot = await receive(late)
     late_book = {**as_client_book(late_snapshot), "event_seq": late_snapshot["event_seq"]}
+    assert late_snapshot["checksum"] == checksum(late_book) != 0
     assert late_snapshot["event_seq"] > 0
     assert late_snapshot["asks"] == [[2_001_000_000, 3 * 10**17], [2_002_000_000, WETH]]
 
@@ -90,8 +105,15 @@ async def test_streams_are_complete_across_batches_for_early_and_late_sockets(
     assert {"bids": early_book["bids"], "asks": early_book["asks"]} == expected
     assert {"bids": late_book["bids"], "asks": late_book["asks"]} == expected
     assert expected == {"bids": {1_990_000_000: 10**17}, "asks": {}}
+
     # The late socket saw exactly the early socket's frames after its snapshot.
-    assert late_frames == [f for f in early_frames if f["event_seq"] > late_snapshot["event_seq"]]
+    # (prev_event_seq aside: each connection's first frame follows its own snapshot).
+    def events(frames: list[dict]) -> list[dict]:
+        return [{k: v for k, v in f.items() if k != "prev_event_seq"} for f in frames]
+
+    assert events(late_frames) == events(
+        [f for f in early_frames if f["event_seq"] > late_snapshot["event_seq"]]
+    )
     # Every trade reached the stream, in order.
     trade_ids = await sync_to_async(
         lambda: list(Trade.objects.order_by("id").values_list("trade_id", flat=True))
@@ -120,12 +142,10 @@ async def test_events_at_or_below_the_snapshot_are_dropped(
     # What was published while the snapshot was read waits in the socket's channel: only the
     # part after the snapshot may reach the client.
     old = {"type": "level", "event_seq": 2, "seq": 1, "side": "sell", "price": 2_000_000_000,
-           "quantity": 5 * 10**17}  # fmt: skip
-    new = {**old, "event_seq": 4, "seq": 2, "quantity": 0}
-    await channel_layer.group_send(
-        market_group(SYMBOL), {"type": "market.events", "events": [old, new]}
-    )
-    assert await receive(socket) == new
+           "quantity": 5 * 10**17, "checksum": snapshot["checksum"]}  # fmt: skip
+    new = {**old, "event_seq": 4, "seq": 2, "quantity": 0, "checksum": 0}
+    await channel_layer.group_send(market_group(SYMBOL), market_events(0, 4, [old, new]))
+    assert await receive(socket) == {**new, "prev_event_seq": 2}
 
 
 async def test_a_missed_batch_makes_the_server_resend_the_snapshot(
@@ -137,22 +157,19 @@ async def test_a_missed_batch_makes_the_server_resend_the_snapshot(
     socket = await sockets.open(f"/ws/v1/markets/{SYMBOL}")
     assert (await receive(socket))["event_seq"] == 2
 
-    level = {"type": "level", "seq": 9, "side": "sell", "price": 2_000_000_000, "quantity": 1}
+    level = {"type": "level", "seq": 9, "side": "sell", "price": 2_000_000_000, "quantity": 1,
+             "checksum": 1}  # fmt: skip
     # A batch covering events 5..6 arrives while the socket is at 2: events 3..4 were lost.
     await channel_layer.group_send(
-        market_group(SYMBOL),
-        {"type": "market.events", "prev_event_seq": 4, "event_seq": 6,
-         "events": [{**level, "event_seq": 6}]},
-    )  # fmt: skip
+        market_group(SYMBOL), market_events(4, 6, [{**level, "event_seq": 6}])
+    )
     resent = await receive(socket)
     assert (resent["type"], resent["reason"], resent["event_seq"]) == ("snapshot", "gap", 2)
     # A batch that continues from the socket's position is delivered as usual.
     await channel_layer.group_send(
-        market_group(SYMBOL),
-        {"type": "market.events", "prev_event_seq": 2, "event_seq": 3,
-         "events": [{**level, "event_seq": 3}]},
-    )  # fmt: skip
-    assert await receive(socket) == {**level, "event_seq": 3}
+        market_group(SYMBOL), market_events(2, 3, [{**level, "event_seq": 3}])
+    )
+    assert await receive(socket) == {**level, "event_seq": 3, "prev_event_seq": 2}
 
 
 async def test_resync_on_request_and_bad_frames_keep_the_socket(market, sockets) -> None:

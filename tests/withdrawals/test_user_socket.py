@@ -54,11 +54,18 @@ async def test_withdrawal_changes_reach_the_traders_socket(
             return withdrawal
 
         withdrawal = await sync_to_async(withdraw)()
-        frames = [await next_frame(socket) for _ in range(3)]
+        # Withdrawal frames, and the ledger's balance frames for the hold and its release.
+        received = [await next_frame(socket) for _ in range(5)]
+        frames = [f for f in received if f["type"] == "withdrawal"]
+        balances = [f for f in received if f["type"] == "balance"]
     finally:
         await socket.disconnect(timeout=WAIT)
         await sync_to_async(connections.close_all)()
 
+    assert [(b["asset"], b["available"], b["held"]) for b in balances] == [
+        ("USDC", 250 * USDC, 250 * USDC),
+        ("USDC", 500 * USDC, 0),
+    ]
     assert [(f["state"], f["hold_status"]) for f in frames] == [
         ("pending_approval", "held"),
         ("cancelled", "held"),
