@@ -43,8 +43,23 @@ def console() -> support.ConsoleLog:
     return support.ConsoleLog()
 
 
+CALL_FAILED = pytest.StashKey[bool]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):  # type: ignore[no-untyped-def]
+    report = yield
+    if report.when == "call":
+        item.stash[CALL_FAILED] = report.failed
+    return report
+
+
 @pytest.fixture
-def page(browser: Browser, console: support.ConsoleLog, request) -> Iterator[Page]:
+def page(
+    browser: Browser, console: support.ConsoleLog, request: pytest.FixtureRequest
+) -> Iterator[Page]:
+    """A fresh context (no cookies shared between tests), every wait bounded by default; a
+    failed test leaves a screenshot of where it stopped."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     context.set_default_timeout(support.WAIT_MS)
     context.set_default_navigation_timeout(support.NAVIGATION_MS)
@@ -52,6 +67,8 @@ def page(browser: Browser, console: support.ConsoleLog, request) -> Iterator[Pag
     console.watch(page)
     try:
         yield page
+        if request.node.stash.get(CALL_FAILED, False):
+            support.screenshot(page, f"FAILED-{request.node.name}")
     finally:
         context.close()
 

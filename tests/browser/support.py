@@ -84,7 +84,7 @@ class ConsoleLog:
 def screenshot(page: Page, name: str) -> Path:
     """Save a full-page screenshot under var/artifacts/browser/ (kept by CI as an artifact)."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    path = ARTIFACTS / f"{re.sub(r'[^A-Za-z0-9_.-]+', '-', name)}.png"
+    path = ARTIFACTS / f"{re.sub(r'[^A-Za-z0-9_.-]+', '-', name).strip('-')}.png"
     page.screenshot(path=str(path), full_page=True, timeout=WAIT_MS)
     return path
 
