@@ -16,9 +16,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
-from playwright.sync_api import ConsoleMessage, Error, Page, Request, Response
+from playwright.sync_api import ConsoleMessage, Page, Request, Response
 
 from exchange.devstack.procs import REPO, VAR, ManagedProcess, free_port, port_open, wait_until
 
@@ -82,7 +82,7 @@ class ConsoleLog:
 
 
 def screenshot(page: Page, name: str) -> Path:
-    """Save a full-page screenshot under var/artifacts/browser/ (kept by CI as an artifact)."""
+    """Save a full-page screenshot under var/artifacts/browser/ (gitignored; CI may keep them)."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{re.sub(r'[^A-Za-z0-9_.-]+', '-', name).strip('-')}.png"
     page.screenshot(path=str(path), full_page=True, timeout=WAIT_MS)
@@ -102,8 +102,8 @@ def admin_login(page: Page, base_url: str, username: str, password: str) -> None
     page.fill("#id_password", password, timeout=WAIT_MS)
     with page.expect_navigation(timeout=NAVIGATION_MS):
         page.click("input[type=submit]", timeout=WAIT_MS)
-    if page.url.rstrip("/").endswith("/admin/login"):
-        raise Error(f"admin sign-in as {username!r} failed: still at {page.url}")
+    if urlsplit(page.url).path == "/admin/login/":
+        raise AssertionError(f"admin sign-in as {username!r} failed: still at {page.url}")
 
 
 # ------------------------------------------------------------------------------- the server
