@@ -4,10 +4,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PY_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
+# Debian's chromium: the browser tests drive it through playwright (never `playwright install`).
+CHROMIUM := /usr/bin/chromium
 
 .PHONY: deps run test test-fast lint format contracts clean backup restore-drill
 
-deps: $(PY_STAMP) $(NODE_STAMP)
+deps: $(PY_STAMP) $(NODE_STAMP) $(CHROMIUM)
 
 $(PY_STAMP): requirements.txt
 	@echo "[clearway] installing Python dependencies into $(VENV)"
@@ -22,6 +24,14 @@ $(NODE_STAMP): package.json package-lock.json
 	@# other platforms' optional packages and `npm ci` refuses it. --no-save keeps the lock as is.
 	@npm install --no-save --no-audit --no-fund --loglevel=error
 	@touch $@
+
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "[clearway] $@ is missing: installing Debian's chromium (for the browser tests)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	else \
+		echo "[clearway] $@ is missing and we are not root: the browser tests need it (apt-get install chromium)"; \
+	fi
 
 run: deps
 	@$(PY) -m exchange.devstack run

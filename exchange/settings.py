@@ -147,6 +147,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # /static/ from the app itself (gunicorn serves no files), before anything else does work.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -236,7 +238,26 @@ USE_I18N = False
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "var" / "static"
+# The project's own assets (favicon; later pages' CSS/JS), next to the apps' static/ folders.
+STATICFILES_DIRS = [BASE_DIR / "static"]
+# collectstatic's output (`make run` runs it): under CLEARWAY_VAR_DIR like the other local state.
+_STATIC_ROOT_DEFAULT = Path(env.str("CLEARWAY_VAR_DIR", str(BASE_DIR / "var"))) / "static"
+STATIC_ROOT = Path(env.str("STATIC_ROOT", str(_STATIC_ROOT_DEFAULT)))
+# WhiteNoise serves STATIC_ROOT under content-hashed, compressed names (cached forever); with
+# DEBUG on it also finds files in the apps, so a new file shows up without collectstatic. Tests
+# keep Django's plain storage, as Django advises: the hashed storage needs collectstatic's
+# manifest, which unit tests don't build (tests/browser builds one and serves it for real).
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if CLEARWAY_ENV == "test"
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
+if CLEARWAY_ENV == "test":
+    # Serve from the apps, as in dev: no collectstatic before a test run.
+    WHITENOISE_USE_FINDERS = WHITENOISE_AUTOREFRESH = True
 
 LOGGING = {
     "version": 1,

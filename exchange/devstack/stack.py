@@ -128,8 +128,10 @@ def run() -> int:
         token_args = [
             f"--token={symbol}={address}" for symbol, address in deployment.tokens.items()
         ]
-        _step(5, total, "database schema and demo data")
+        _step(5, total, "database schema, static files and demo data")
         _manage("migrate", "--no-input", "-v", "0")
+        # WhiteNoise serves what this gathers (admin CSS, Swagger UI): gunicorn serves no files.
+        _manage("collectstatic", "--no-input", "-v", "0")
         _manage("bootstrap_demo", *token_args)
         _step(6, total, "web servers and workers")
         app_env = {

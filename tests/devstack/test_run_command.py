@@ -97,6 +97,11 @@ def test_run_brings_everything_up_and_ctrl_c_stops_it(run_env: dict[str, str]) -
         assert requests.get(f"{api}/api/docs/", timeout=10).status_code == 200
         assert "django_http_requests" in requests.get(f"{api}/metrics", timeout=10).text
         assert requests.get(f"{api}/admin/login/", timeout=10).status_code == 200
+        # Static files are collected at start-up and served by the app (WhiteNoise).
+        assert (Path(run_env["CLEARWAY_VAR_DIR"]) / "static/admin/css/base.css").is_file()
+        css = requests.get(f"{api}/static/admin/css/base.css", timeout=10)
+        assert css.status_code == 200
+        assert css.headers["Content-Type"].startswith("text/css")
 
         # The demo market is live and a wallet can sign in and sign against the deployment.
         trader = ClearwayClient(api, private_key=EthAccount.create().key)
