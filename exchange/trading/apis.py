@@ -36,6 +36,7 @@ from exchange.trading.services import (
 # Every code POST /orders can answer, by status (the risk engine's come from its own table).
 PLACE_ERRORS_400 = (
     "validation_error", "invalid_amount", "market_not_found", "signature_invalid",
+    "signature_not_canonical",
     "order_expired", "expiry_too_far", "protection_price_required", "price_not_on_tick",
     "quantity_not_on_lot", "notional_above_max", *REJECT_REASONS,
 )  # fmt: skip

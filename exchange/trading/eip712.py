@@ -15,6 +15,8 @@ from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_utils import is_address, to_checksum_address
 
+from exchange.accounts import signatures
+
 DOMAIN_NAME = "Clearway"
 DOMAIN_VERSION = "1"
 
@@ -86,12 +88,16 @@ class SignatureInvalid(ValueError):
 def recover_signer(
     fields: SignedOrderFields, signature: str, chain_id: int, verifying_contract: str
 ) -> str:
-    """The checksummed address that signed these fields under this domain."""
-    if not isinstance(signature, str) or not signature.startswith("0x") or len(signature) != 132:
-        raise SignatureInvalid("a signature is 65 bytes, 0x-prefixed hex")
+    """The checksummed address that signed these fields under this domain; a high-s signature
+    raises ``SignatureNotCanonical`` (EIP-2), a malformed one ``SignatureInvalid``."""
+    try:
+        signatures.signature_s(signature)
+    except ValueError as exc:
+        raise SignatureInvalid(str(exc)) from None
+    signatures.ensure_canonical(signature)
     try:
         message = encode_typed_data(full_message=typed_data(fields, chain_id, verifying_contract))
-        return to_checksum_address(Account.recover_message(message, signature=signature))
+        return signatures.recover_signer(message, signature)
     except Exception as exc:  # eth_keys raises several unrelated types for bad signatures
         raise SignatureInvalid(str(exc)) from exc
 

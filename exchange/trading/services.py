@@ -213,7 +213,7 @@ def order_place(
             extra={"recovered": signer},
         )
     try:
-        return Placement(_sequence_order(account, market, request, now), created=True)
+        return _sequence_order(account, market, request, now)
     except IntegrityError:
         # A concurrent identical request won the race on (account, client order id): answer
         # with its order. Otherwise the nonce was used by another order.
@@ -225,11 +225,15 @@ def order_place(
 @transaction.atomic
 def _sequence_order(
     account: Account, market: Market, request: OrderRequest, now: datetime
-) -> Order:
+) -> Placement:
     # The account lock makes the risk checks (open orders, daily notional) exact under
     # concurrent requests from the same account. NO KEY: rows that merely reference the account
     # (orders, commands, trades) take KEY SHARE locks, which must not wait on it.
     account = Account.objects.select_for_update(no_key=True).get(pk=account.pk)
+    # A concurrent identical retry may have committed while this one waited on the lock: its
+    # order is the answer (checked before the nonce, which that order also holds).
+    if (existing := _existing(account, request)) is not None:
+        return Placement(existing, created=False)
     if Order.objects.filter(account=account, nonce=request.nonce).exists():
         raise NonceReused("This nonce was already used by another order.")
     hold_asset_id, hold_amount = hold_for(market, request)
@@ -282,7 +286,7 @@ def _sequence_order(
         reference=f"order:{account.pk}:{request.client_order_id}",
     )
     _notify(market)
-    return order
+    return Placement(order, created=True)
 
 
 @transaction.atomic
