@@ -175,6 +175,9 @@ class ClearwayClient:
     def cancel_order(self, order_id: int) -> dict[str, Any]:
         return self.request("DELETE", f"orders/{order_id}")
 
+    def cancel_order_by_client_id(self, client_order_id: str) -> dict[str, Any]:
+        return self.request("DELETE", f"orders/by-client-id/{client_order_id}")
+
     def cancel_all(self, *, market: str | None = None, side: str | None = None) -> dict[str, Any]:
         params = {k: v for k, v in {"market": market, "side": side}.items() if v}
         return self.request("DELETE", "orders", params=params)

@@ -378,6 +378,24 @@ class OrderByClientIdApi(TraderApi):
         order = order_get(account=request.user, client_order_id=client_order_id)
         return Response(OrderOutputSerializer(order).data)
 
+    @extend_schema(
+        operation_id="orders_cancel_by_client_id",
+        summary="Cancel one of my orders, by client id",
+        description="Like `orders_cancel`, naming the order by the client order id it was "
+        "placed with. Another account's order with the same client id is never touched: it "
+        "answers 404 like an unknown id.",
+        responses={
+            202: OrderOutputSerializer,
+            401: error_response(*AUTH_ERRORS),
+            404: error_response("order_not_found"),
+            409: error_response("order_not_open"),
+        },
+        tags=["orders"],
+    )
+    def delete(self, request: Request, client_order_id: str) -> Response:
+        order = order_cancel(account=request.user, client_order_id=client_order_id)
+        return Response(OrderOutputSerializer(order).data, status=status.HTTP_202_ACCEPTED)
+
 
 class CancelAfterApi(TraderApi):
     class InputSerializer(serializers.Serializer):

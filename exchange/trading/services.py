@@ -290,13 +290,24 @@ def _sequence_order(
 
 
 @transaction.atomic
-def order_cancel(*, account: Account, order_id: int, now: datetime | None = None) -> Order:
-    """Sequence a cancel for one of the account's open orders; the worker applies it."""
-    order = Order.objects.select_related("market").filter(pk=order_id, account=account).first()
+def order_cancel(
+    *,
+    account: Account,
+    order_id: int | None = None,
+    client_order_id: str | None = None,
+    now: datetime | None = None,
+) -> Order:
+    """Sequence a cancel for one of the account's open orders (by id or by client order id);
+    the worker applies it. Another account's order is not found, whichever id names it."""
+    orders = Order.objects.select_related("market").filter(account=account)
+    if order_id is not None:
+        order = orders.filter(pk=order_id).first()
+    else:
+        order = orders.filter(client_order_id=client_order_id).first()
     if order is None:
-        raise OrderNotFound(f"No order {order_id} for this account.")
+        raise OrderNotFound("No such order for this account.")
     if not order.is_open:
-        raise OrderNotOpen(f"Order {order_id} is {order.status}.", extra={"status": order.status})
+        raise OrderNotOpen(f"Order {order.pk} is {order.status}.", extra={"status": order.status})
     sequence = next_sequence(order.market)
     OrderCommand.objects.create(
         market=order.market,
