@@ -184,7 +184,10 @@ class OrderCollectionApi(TraderListApi):
         )
         quantity = serializers.CharField(max_length=100, help_text="Decimal string, base asset.")
         time_in_force = serializers.ChoiceField(
-            [t.value for t in TimeInForce if t != TimeInForce.POST_ONLY], default="gtc"
+            [t.value for t in TimeInForce if t != TimeInForce.POST_ONLY],
+            required=False,
+            help_text="Omitted: `gtc` for a limit order, `ioc` for a market order (as the "
+            "engine does). The signed `timeInForce` is this value, defaults applied.",
         )
         post_only = serializers.BooleanField(default=False)
         self_trade_prevention = serializers.ChoiceField(
@@ -304,6 +307,11 @@ def _market(symbol: str) -> Market:
     return market
 
 
+def default_time_in_force(order_type: str) -> str:
+    """The engine's default: a market order never rests, so it is IOC unless it says FOK."""
+    return TimeInForce.IOC.value if order_type == OrderType.MARKET else TimeInForce.GTC.value
+
+
 def _order_request(market: Market, data: dict) -> OrderRequest:
     try:
         price = (
@@ -320,7 +328,7 @@ def _order_request(market: Market, data: dict) -> OrderRequest:
         order_type=data["type"],
         price=price,
         quantity=quantity,
-        time_in_force=data["time_in_force"],
+        time_in_force=data.get("time_in_force") or default_time_in_force(data["type"]),
         post_only=data["post_only"],
         stp=data.get("self_trade_prevention") or "",
         client_order_id=data["client_order_id"],

@@ -321,3 +321,17 @@ def test_unauthenticated_requests_are_401(server) -> None:
     anonymous = ClearwayClient(server)
     for call in (anonymous.orders, anonymous.fills, anonymous.balances):
         expect_error(call, 401, "not_authenticated")
+
+
+def test_market_order_without_time_in_force_defaults_to_ioc(trader) -> None:
+    bob = trader(weth=WETH)
+    # Signed as the server will read it (the default applied), sent without the field.
+    body = bob.order_body("WETH-USDC", "sell", type="market", quantity="0.1", time_in_force="ioc")
+    del body["time_in_force"]
+    order = bob.submit_order(body)
+    assert bob.last_response.status_code == 202
+    assert (order["type"], order["time_in_force"]) == ("market", "ioc")
+    # A limit order keeps GTC as its default.
+    body = bob.order_body("WETH-USDC", "sell", quantity="0.1", price="2500")
+    del body["time_in_force"]
+    assert bob.submit_order(body)["time_in_force"] == "gtc"
