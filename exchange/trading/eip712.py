@@ -44,6 +44,36 @@ ORDER_TYPES: dict[str, list[dict[str, str]]] = {
 }
 
 
+# An amend names the order it changes (by the exchange's order id, within its market) and says
+# the new price and the new total quantity (filled included, as FIX's OrderQty), 0 meaning
+# "unchanged". Its nonce is its own: a replace signature can be used once.
+REPLACE_TYPES: dict[str, list[dict[str, str]]] = {
+    "EIP712Domain": ORDER_TYPES["EIP712Domain"],
+    "Replace": [
+        {"name": "account", "type": "address"},
+        {"name": "market", "type": "string"},
+        {"name": "orderId", "type": "uint256"},
+        {"name": "price", "type": "uint256"},
+        {"name": "quantity", "type": "uint256"},
+        {"name": "nonce", "type": "uint256"},
+        {"name": "expiry", "type": "uint256"},
+    ],
+}
+
+
+@dataclass(frozen=True, slots=True)
+class SignedReplaceFields:
+    """Exactly the signed fields of an amend: base units, 0 for a field left unchanged."""
+
+    account: str
+    market: str
+    orderId: int
+    price: int
+    quantity: int
+    nonce: int
+    expiry: int
+
+
 @dataclass(frozen=True, slots=True)
 class SignedOrderFields:
     """Exactly the signed fields. ``price`` is 0 for market orders; ``expiry`` is unix seconds."""
@@ -71,11 +101,14 @@ def domain(chain_id: int, verifying_contract: str) -> dict[str, Any]:
     }
 
 
-def typed_data(fields: SignedOrderFields, chain_id: int, verifying_contract: str) -> dict[str, Any]:
+def typed_data(
+    fields: SignedOrderFields | SignedReplaceFields, chain_id: int, verifying_contract: str
+) -> dict[str, Any]:
     """The full EIP-712 message, as `eth_signTypedData_v4` and eth_account expect it."""
+    replace = isinstance(fields, SignedReplaceFields)
     return {
-        "types": ORDER_TYPES,
-        "primaryType": "Order",
+        "types": REPLACE_TYPES if replace else ORDER_TYPES,
+        "primaryType": "Replace" if replace else "Order",
         "domain": domain(chain_id, verifying_contract),
         "message": asdict(fields),
     }
@@ -86,7 +119,10 @@ class SignatureInvalid(ValueError):
 
 
 def recover_signer(
-    fields: SignedOrderFields, signature: str, chain_id: int, verifying_contract: str
+    fields: SignedOrderFields | SignedReplaceFields,
+    signature: str,
+    chain_id: int,
+    verifying_contract: str,
 ) -> str:
     """The checksummed address that signed these fields under this domain; a high-s signature
     raises ``SignatureNotCanonical`` (EIP-2), a malformed one ``SignatureInvalid``."""
@@ -103,7 +139,10 @@ def recover_signer(
 
 
 def sign(
-    fields: SignedOrderFields, private_key: str | bytes, chain_id: int, verifying_contract: str
+    fields: SignedOrderFields | SignedReplaceFields,
+    private_key: str | bytes,
+    chain_id: int,
+    verifying_contract: str,
 ) -> str:
     """Client side (tests, the Python client, the demo market maker)."""
     message = encode_typed_data(full_message=typed_data(fields, chain_id, verifying_contract))

@@ -96,9 +96,14 @@ def verifying_contract() -> str:
 def hold_for(market: Market, request: OrderRequest) -> tuple[int, int]:
     """(asset id, amount) to hold: a sell holds its base quantity; a buy holds its worst-case
     quote notional plus the taker fee (the larger of the two fee rates), rounded up."""
-    if request.side == Side.SELL:
-        return market.base_id, request.quantity
-    notional = market.notional(request.price or 0, request.quantity)
+    return hold_needed(market, request.side, request.price or 0, request.quantity)
+
+
+def hold_needed(market: Market, side: str, price: int, quantity: int) -> tuple[int, int]:
+    """(asset id, amount) an order of ``quantity`` at ``price`` holds (see ``hold_for``)."""
+    if side == Side.SELL:
+        return market.base_id, quantity
+    notional = market.notional(price, quantity)
     fee_bps = max(market.taker_fee_bps, market.maker_fee_bps)
     return market.quote_id, notional + -(-notional * fee_bps // 10_000)
 
@@ -184,7 +189,7 @@ def next_sequence(market: Market) -> int:
     return row.last_sequence
 
 
-def _notify(market: Market) -> None:
+def notify_worker(market: Market) -> None:
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_notify(%s, %s)", [NOTIFY_CHANNEL, str(market.pk)])
 
@@ -273,7 +278,13 @@ def _sequence_order(
         kind=OrderCommand.Kind.PLACE,
         account=account,
         order=order,
-        payload={"order_id": order.pk},
+        # The placed amounts (an amend later changes the order row's): replaying the log from
+        # the commands alone rebuilds the same book.
+        payload={
+            "order_id": order.pk,
+            "price": None if request.price is None else str(request.price),
+            "quantity": str(request.quantity),
+        },
         accepted_at=now,
     )
     # The hold comes last: the balance row stays locked until COMMIT, and the matching worker
@@ -285,7 +296,7 @@ def _sequence_order(
         amount=hold_amount,
         reference=f"order:{account.pk}:{request.client_order_id}",
     )
-    _notify(market)
+    notify_worker(market)
     return Placement(order, created=True)
 
 
@@ -318,7 +329,7 @@ def order_cancel(
         payload={"order_id": order.pk},
         accepted_at=now or timezone.now(),
     )
-    _notify(order.market)
+    notify_worker(order.market)
     return order
 
 
@@ -350,7 +361,7 @@ def orders_cancel_all(
                 accepted_at=now or timezone.now(),
             )
         )
-        _notify(market_row)
+        notify_worker(market_row)
     return commands
 
 
