@@ -27,6 +27,9 @@ from exchange.accounts.models import Account
 from exchange.ledger.services import hold
 from exchange.markets.models import Market
 from exchange.matching import OrderType, RejectReason, Side, validate_replace
+from exchange.money import from_base_units
+from exchange.risk import selectors as risk_selectors
+from exchange.risk.errors import MarketKillSwitch, OrderNotionalLimit, OrderQuantityLimit
 from exchange.trading import eip712
 from exchange.trading.errors import (
     ExpiryTooFar,
@@ -129,6 +132,27 @@ def _validate(market: Market, order: Order, request: ReplaceRequest, now: dateti
         )
 
 
+def _risk_check(account: Account, market: Market, price: int, quantity: int) -> None:
+    """The per-order limits apply to the amended order as to a new one (an amend may re-queue
+    it); the count and daily limits do not: it is not another order."""
+    limits = risk_selectors.effective_limits(account=account, market=market)
+    if limits.kill_switch:
+        raise MarketKillSwitch(
+            f"New orders in {market.symbol} are halted.", extra={"market": market.symbol}
+        )
+    if limits.max_order_quantity is not None and quantity > limits.max_order_quantity:
+        raise OrderQuantityLimit(
+            "The amended quantity is above this account's limit.",
+            extra={"limit": from_base_units(limits.max_order_quantity, market.base.decimals)},
+        )
+    notional = market.notional(price, quantity)
+    if limits.max_order_notional is not None and notional > limits.max_order_notional:
+        raise OrderNotionalLimit(
+            "The amended order's notional is above this account's limit.",
+            extra={"limit": from_base_units(limits.max_order_notional, market.quote.decimals)},
+        )
+
+
 def _verify(account: Account, market: Market, request: ReplaceRequest) -> None:
     contract = verifying_contract()
     try:
@@ -165,6 +189,12 @@ def order_replace(
     market = order.market
     _validate(market, order, request, now)
     _verify(account, market, request)
+    _risk_check(
+        account,
+        market,
+        order.price if request.price is None else request.price,
+        order.quantity if request.quantity is None else request.quantity,
+    )
     try:
         return _sequence_replace(account, market, order, request, now)
     except IntegrityError:

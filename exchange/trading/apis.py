@@ -576,7 +576,9 @@ class OrderReplaceApi(TraderApi):
             401: error_response(*AUTH_ERRORS),
             403: error_response("signer_mismatch"),
             404: error_response("order_not_found"),
-            409: error_response(*REPLACE_ERRORS_409),
+            409: error_response(*REPLACE_ERRORS_409, "market_kill_switch"),
+            422: error_response("order_quantity_limit", "order_notional_limit"),
+            429: error_response("rate_limited"),
             503: error_response("chain_not_configured"),
         },
         tags=["orders"],
@@ -587,6 +589,7 @@ class OrderReplaceApi(TraderApi):
         data = serializer.validated_data
         order = order_get(account=request.user, order_id=order_id)
         market = order.market
+        decision = rate_limit_order(account=request.user, market=market)
         try:
             price = _optional_amount(data.get("price"), market.quote.decimals)
             quantity = _optional_amount(data.get("quantity"), market.base.decimals)
@@ -609,6 +612,8 @@ class OrderReplaceApi(TraderApi):
         )
         if not replacement.created:
             response["Idempotent-Replayed"] = "true"
+        for name, value in decision.headers().items():
+            response[name] = value
         return response
 
 

@@ -11,10 +11,12 @@ from collections.abc import Iterator
 
 import pytest
 
+from exchange.accounts.models import Account
 from exchange.accounts.signatures import high_s_twin
 from exchange.matching_worker.publish import Batch
 from exchange.matching_worker.runner import Worker
 from exchange.money import from_base_units
+from exchange.risk.services import risk_override_set
 from exchange.trading.models import Order, OrderCommand, OrderReplace
 from tests.matching_worker.replay import assert_matches_clean_replay
 from tests.trading.support import USDC, WETH, drain, expect_error
@@ -214,3 +216,16 @@ def to_units(text: str) -> int:
     from exchange.money import to_base_units
 
     return to_base_units(text, 6)
+
+
+def test_an_amend_is_held_to_the_per_order_risk_limits(trader, worker, market) -> None:
+    alice = trader(usdc=10_000 * USDC)
+    bid = alice.place_order("WETH-USDC", "buy", quantity="0.1", price="2000")
+    drain(worker)
+    risk_override_set(
+        account=Account.objects.get(address=alice.address), market=market,
+        limits={"max_order_quantity": WETH // 5},
+    )  # fmt: skip
+    expect_error(lambda: alice.replace_order(bid, quantity="0.3"), 422, "order_quantity_limit")
+    alice.replace_order(bid, quantity="0.2")
+    assert alice.last_response.status_code == 202
