@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, FailureError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -27,6 +27,10 @@ def django_activity(fn: F) -> F:
         close_old_connections()
         try:
             return fn(*args, **kwargs)
+        except FailureError as error:
+            if not isinstance(error, ApplicationError):
+                raise  # cancellation and the like: Temporal's own, passed on as they are
+            raise compact_failure(error) from _details(error)
         except Exception as error:
             raise compact_failure(error) from _details(error)
         finally:

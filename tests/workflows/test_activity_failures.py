@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from temporalio.api.failure.v1 import Failure
 from temporalio.converter import DataConverter
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, CancelledError
 
 from workflows.activity_support import django_activity
 
@@ -61,3 +61,14 @@ def test_an_application_error_keeps_its_type_details_and_retry_flag() -> None:
     )
     assert len(error.message) <= 240
     assert failure.ByteSize() < SERVER_LIMIT * 3 / 4
+
+
+def test_temporals_own_errors_pass_through_unchanged() -> None:
+    cancelled = CancelledError("cancelled by the workflow")
+
+    def fail() -> None:
+        raise cancelled
+
+    with pytest.raises(CancelledError) as caught:
+        django_activity(fail)()
+    assert caught.value is cancelled
