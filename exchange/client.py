@@ -23,7 +23,7 @@ from eth_account.messages import encode_defunct, encode_typed_data
 from siwe import ISO8601Datetime, SiweMessage
 
 from exchange.money import to_base_units
-from exchange.trading.eip712 import SignedOrderFields, typed_data
+from exchange.trading.eip712 import SignedOrderFields, SignedReplaceFields, typed_data
 
 
 class ApiError(Exception):
@@ -172,8 +172,50 @@ class ClearwayClient:
     def submit_order(self, body: dict[str, Any]) -> dict[str, Any]:
         return self.request("POST", "orders", json=body)
 
+    def replace_body(
+        self,
+        order: dict[str, Any],
+        *,
+        price: str | None = None,
+        quantity: str | None = None,
+        nonce: int | None = None,
+        expiry: int | None = None,
+    ) -> dict[str, Any]:
+        """A signed amend of ``order`` (as the API returned it): a new price and/or a new
+        total quantity (filled included), decimal strings; None keeps the field."""
+        market = self.market(order["market"])
+        body: dict[str, Any] = {
+            "nonce": next(self._nonces) if nonce is None else nonce,
+            "expiry": expiry or int(time.time()) + 3600,
+        }
+        if price is not None:
+            body["price"] = price
+        if quantity is not None:
+            body["quantity"] = quantity
+        fields = SignedReplaceFields(
+            account=self.address, market=order["market"], orderId=order["id"],
+            price=to_base_units(price, market["quote_decimals"]) if price else 0,
+            quantity=to_base_units(quantity, market["base_decimals"]) if quantity else 0,
+            nonce=body["nonce"], expiry=body["expiry"],
+        )  # fmt: skip
+        domain = self.eip712()["domain"]
+        message = encode_typed_data(
+            full_message=typed_data(fields, domain["chainId"], domain["verifyingContract"])
+        )
+        body["signature"] = _hex(EthAccount.sign_message(message, self.wallet.key).signature)
+        return body
+
+    def replace_order(self, order: dict[str, Any], **fields: Any) -> dict[str, Any]:
+        return self.submit_replace(order["id"], self.replace_body(order, **fields))
+
+    def submit_replace(self, order_id: int, body: dict[str, Any]) -> dict[str, Any]:
+        return self.request("POST", f"orders/{order_id}/replace", json=body)
+
     def cancel_order(self, order_id: int) -> dict[str, Any]:
         return self.request("DELETE", f"orders/{order_id}")
+
+    def cancel_order_by_client_id(self, client_order_id: str) -> dict[str, Any]:
+        return self.request("DELETE", f"orders/by-client-id/{client_order_id}")
 
     def cancel_all(self, *, market: str | None = None, side: str | None = None) -> dict[str, Any]:
         params = {k: v for k, v in {"market": market, "side": side}.items() if v}

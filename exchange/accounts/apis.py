@@ -104,7 +104,7 @@ class LoginApi(APIView):
         request=InputSerializer,
         responses={
             200: OutputSerializer,
-            400: error_response("validation_error", "siwe_malformed"),
+            400: error_response("validation_error", "siwe_malformed", "signature_not_canonical"),
             401: error_response(*SIWE_REJECTIONS),
             429: error_response("rate_limited"),
         },

@@ -64,6 +64,13 @@ class SiweNotYetValid(SiweRejected):
     code = "siwe_not_yet_valid"
 
 
+class SignatureNotCanonical(ApplicationError):
+    """A high-s signature (EIP-2): the same for orders, sign-in and any other signed request."""
+
+    code = "signature_not_canonical"
+    status_code = status.HTTP_400_BAD_REQUEST
+
+
 SIWE_ERRORS: tuple[type[ApplicationError], ...] = (
     SiweMalformed,
     SiweBadSignature,
@@ -76,6 +83,7 @@ SIWE_ERRORS: tuple[type[ApplicationError], ...] = (
     SiweNonceExpired,
     SiweExpired,
     SiweNotYetValid,
+    SignatureNotCanonical,
 )
 
 

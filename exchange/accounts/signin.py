@@ -15,13 +15,12 @@ from typing import NoReturn
 from urllib.parse import urlsplit
 
 import siwe
-from eth_account import Account as EthAccount
 from eth_account.messages import encode_defunct
 from eth_keys.exceptions import BadSignature
 from eth_utils.exceptions import ValidationError as EthValidationError
 from siwe.siwe import datetime_from_iso8601_string
 
-from exchange.accounts import errors
+from exchange.accounts import errors, signatures
 
 MAX_MESSAGE_LENGTH = 4096
 # Wallet clocks drift: an Issued At this far in the future is tolerated.
@@ -65,6 +64,8 @@ def verify(message: str, signature: str, *, expected: Expected, now: datetime) -
     if match is None:
         raise errors.SiweBadSignature("The signature is not 65 hex-encoded bytes.")
     signature_hex = "0x" + match.group(1)
+    # Before any other check: a rewritten (high-s) signature is refused the same way everywhere.
+    signatures.ensure_canonical(signature_hex)
 
     expected_scheme = urlsplit(expected.uri).scheme
     if parsed.domain != expected.domain or parsed.scheme not in (None, expected_scheme):
@@ -104,7 +105,7 @@ def verify(message: str, signature: str, *, expected: Expected, now: datetime) -
 def _raise_signature_error(message: str, signature_hex: str, claimed: str) -> NoReturn:
     # Only on the failure path: tell a garbled signature from a valid one by another key.
     try:
-        signer = EthAccount.recover_message(encode_defunct(text=message), signature=signature_hex)
+        signer = signatures.recover_signer(encode_defunct(text=message), signature_hex)
     except (BadSignature, EthValidationError, ValueError):
         raise errors.SiweBadSignature("The signature cannot be recovered.") from None
     raise errors.SiweSignerMismatch(

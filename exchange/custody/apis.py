@@ -81,7 +81,11 @@ class DepositListApi(TraderApi, generics.GenericAPIView):
         amount = serializers.SerializerMethodField(
             help_text="Decimal string; base units if the token is not a listed asset."
         )
-        confirmations = serializers.IntegerField()
+        confirmations = serializers.IntegerField(
+            source="live_confirmations",
+            help_text="Blocks deep on the chain as scanned now (1: in the newest scanned "
+            "block), also after the credit; 0 for a deposit a reorg took off the chain.",
+        )
         status = serializers.ChoiceField(choices=Deposit.Status.choices)
         credited_at = serializers.DateTimeField(allow_null=True)
         created_at = serializers.DateTimeField()

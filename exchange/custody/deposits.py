@@ -21,7 +21,12 @@ from exchange.custody.blocks import _block_hash, _cursor, _hex
 from exchange.custody.chain import ChainClients, clients, setting
 from exchange.custody.errors import ChainMoved
 from exchange.custody.models import ChainCursor, Deposit, ProcessedBlock
-from exchange.custody.reorgs import _reopened, _rewind, settlements_recheck
+from exchange.custody.reorgs import (
+    _reopened,
+    _rewind,
+    settlements_recheck,
+    unscanned_reorg_record,
+)
 from exchange.ledger.services import credit_deposit
 from exchange.markets.models import Asset
 
@@ -174,6 +179,11 @@ def deposit_credit(*, deposit_pk: int, confirmations: int) -> Deposit:
     return deposit
 
 
+def _saw_head(cursor: ChainCursor, number: int, block_hash: str) -> None:
+    ChainCursor.objects.filter(pk=cursor.pk).update(head_number=number, head_hash=block_hash)
+    cursor.head_number, cursor.head_hash = number, block_hash
+
+
 def chain_scan(*, max_blocks: int, depth: int) -> ScanResult:
     """Scan up to ``max_blocks`` new blocks of the vault's chain, then credit every seen deposit
     that is ``depth`` blocks deep (1: in a block) on the scanned chain.
@@ -187,7 +197,8 @@ def chain_scan(*, max_blocks: int, depth: int) -> ScanResult:
         raise ValueError("max_blocks and depth must be at least 1")
     chain = clients()
     with chain.breaker.guard():
-        head = chain.w3.eth.block_number
+        latest = chain.w3.eth.get_block("latest")
+        head, head_hash = int(latest["number"]), _hex(latest["hash"])
         cursor = _cursor(chain)
         start = cursor.block_number + 1
         end = min(head, start + max_blocks - 1)
@@ -197,7 +208,19 @@ def chain_scan(*, max_blocks: int, depth: int) -> ScanResult:
         )
         if reorg:
             ancestor = _rewind(chain, cursor)
+            _saw_head(cursor, head, head_hash)
             return ScanResult(start, ancestor, head, 0, 0, reorg=True, reopened=_reopened(chain))
+        if cursor.head_hash and cursor.head_number > cursor.block_number:
+            now = (
+                head_hash if cursor.head_number == head else _block_hash(chain, cursor.head_number)
+            )
+            if now != cursor.head_hash:
+                unscanned_reorg_record(cursor, cursor.head_number, cursor.head_hash, now)
+                _saw_head(cursor, head, head_hash)
+                return ScanResult(
+                    start, cursor.block_number, head, 0, 0, reorg=True, reopened=_reopened(chain)
+                )
+        _saw_head(cursor, head, head_hash)
         headers: list[dict] = []
         logs: list[DepositLog] = []
         if start <= end:

@@ -165,6 +165,10 @@ class ChainCursor(models.Model):
     chain_id = models.BigIntegerField()
     block_number = models.BigIntegerField(help_text="Last block scanned.")
     block_hash = models.CharField(max_length=66)
+    # The chain head the last scan saw. While the scan is behind it, its hash is the only trace
+    # of the blocks in between: if it changes before they are scanned, they were reorged.
+    head_number = models.BigIntegerField(default=0, help_text="Chain head at the last scan.")
+    head_hash = models.CharField(max_length=66, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:
@@ -203,7 +207,9 @@ class ChainReorg(models.Model):
     detected_at = models.DateTimeField(default=timezone.now)
     ancestor_number = models.BigIntegerField(help_text="Newest scanned block still canonical.")
     ancestor_hash = models.CharField(max_length=66, blank=True)
-    depth = models.PositiveIntegerField(help_text="Scanned blocks that left the chain.")
+    depth = models.PositiveIntegerField(
+        help_text="Scanned blocks that left the chain (0: only blocks not scanned yet did)."
+    )
     old_hashes = models.JSONField(default=list, help_text="Orphaned blocks, oldest first.")
     new_hashes = models.JSONField(
         default=list, help_text="Canonical blocks at the same heights when rewound."

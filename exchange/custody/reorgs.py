@@ -140,6 +140,31 @@ def _rewind(chain: ChainClients, cursor: ChainCursor) -> int:
     return ancestor
 
 
+def unscanned_reorg_record(
+    cursor: ChainCursor, number: int, old_hash: str, new_hash: str | None
+) -> ChainReorg:
+    """Record a reorg of blocks above the scanned ones: the head the last scan saw (``number``,
+    ``old_hash``) is no longer on the chain. Nothing recorded changes (those blocks are scanned
+    on the new chain as usual), but a reorg is always worth a look, and counted."""
+    reorg = ChainReorg.objects.create(
+        cursor=cursor,
+        ancestor_number=cursor.block_number,
+        ancestor_hash=cursor.block_hash,
+        depth=0,
+        old_hashes=[old_hash],
+        new_hashes=[new_hash],
+    )
+    metrics.CHAIN_REORGS.inc()
+    log.error(
+        "chain: reorg of blocks not scanned yet: block %s was %s, now %s (scanned up to %s)",
+        number,
+        old_hash,
+        new_hash,
+        cursor.block_number,
+    )
+    return reorg
+
+
 def _mined(chain: ChainClients, tx_hash: str) -> bool:
     """Whether the canonical chain holds ``tx_hash``, successful."""
     try:

@@ -4,12 +4,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import Q, QuerySet
+from django.db.models import (
+    BigIntegerField,
+    Case,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce, Greatest
 
 from exchange.accounts.models import Account
 from exchange.chain import TradeTree, trade_key, trade_leaf
 from exchange.custody.errors import TradeNotBatched, TradeNotFound
-from exchange.custody.models import BatchTrade, Deposit, SettlementBatch
+from exchange.custody.models import BatchTrade, ChainCursor, Deposit, SettlementBatch
 from exchange.trading.models import Trade
 
 
@@ -75,4 +86,20 @@ def fill_proof(*, account: Account, trade_id: str) -> FillProof:
 
 
 def deposit_list(*, account: Account) -> QuerySet[Deposit]:
-    return Deposit.objects.filter(account=account).select_related("asset")
+    """The account's deposits, each with ``live_confirmations``: its depth on the chain as the
+    watcher has scanned it now (the stored ``confirmations`` stops at the credit), 0 once a
+    reorg took it off the chain."""
+    tip = ChainCursor.objects.filter(vault=OuterRef("vault")).values("block_number")[:1]
+    on_chain = Q(status__in=(Deposit.Status.SEEN, Deposit.Status.CREDITED))
+    depth = Greatest(Subquery(tip) - F("block_number") + 1, Value(0))
+    return (
+        Deposit.objects.filter(account=account)
+        .select_related("asset")
+        .annotate(
+            live_confirmations=Case(
+                When(on_chain, then=Coalesce(depth, F("confirmations"))),
+                default=Value(0),
+                output_field=BigIntegerField(),
+            )
+        )
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,6 +16,7 @@ from exchange.matching import (
     MatchingEngine,
     OrderType,
     PlaceOrder,
+    ReplaceOrder,
     SelfTradePrevention,
     Side,
     TimeInForce,
@@ -47,6 +49,7 @@ class OrderRow:
         "client_order_id",
         "expires_ms",
         "filled_quantity",
+        "hold_added",
         "hold_asset_id",
         "hold_remaining",
         "order_type",
@@ -112,20 +115,25 @@ class OrderRow:
         self.status = status
         self.reason = reason
         self.sequence = sequence
+        # Held by amends applied since the last write (the worker adds it to hold_amount).
+        self.hold_added = 0
 
 
 class CommandRow:
     """One command log entry as the worker reads it; ``accepted_us`` is ``accepted_at`` in
-    microseconds since the epoch, ``order_id`` a cancel's target, ``side`` a cancel-all's."""
+    microseconds since the epoch, ``order_id`` a cancel's target, ``side`` a cancel-all's,
+    ``payload`` a replace's whole payload (None for other kinds: they need none of it)."""
 
-    __slots__ = ("accepted_us", "account_id", "kind", "order_id", "sequence", "side")
+    __slots__ = ("accepted_us", "account_id", "kind", "order_id", "payload", "sequence", "side")
 
     # The SELECT list that fills one, in __init__'s order (alias "c").
     COLUMNS = (
         "c.sequence, c.kind, c.account_id,"
         " COALESCE((c.payload ->> 'order_id')::bigint, c.order_id), c.payload ->> 'side',"
-        " (extract(epoch FROM c.accepted_at) * 1000000)::bigint"
+        " (extract(epoch FROM c.accepted_at) * 1000000)::bigint,"
+        " CASE WHEN c.kind = 'replace' THEN c.payload END"
     )
+    WIDTH = 7
 
     def __init__(
         self,
@@ -135,6 +143,7 @@ class CommandRow:
         order_id: int | None,
         side: str | None,
         accepted_us: int,
+        payload: dict[str, Any] | None = None,
     ) -> None:
         self.sequence = sequence
         self.kind = kind
@@ -142,6 +151,8 @@ class CommandRow:
         self.order_id = order_id
         self.side = side
         self.accepted_us = accepted_us
+        # The worker's cursor may hand jsonb over as text.
+        self.payload = json.loads(payload) if isinstance(payload, str) else payload
 
 
 _SIDES = {side.value: side for side in Side}
@@ -183,7 +194,25 @@ def engine_command(command: CommandRow, order: OrderRow | None, market: Market):
         )
     if kind == "expire":
         return ExpireOrders(seq=seq, timestamp=timestamp)
+    if kind == "replace":
+        assert command.payload is not None
+        return replace_command(seq, timestamp, command.account_id, command.payload, market)
     raise ValueError(f"unknown command kind {kind!r}")
+
+
+def replace_command(
+    seq: int, timestamp: int, account_id: int | None, payload: dict[str, Any], market: Market
+) -> ReplaceOrder:
+    """A replace's payload (base-unit strings, None: unchanged) as ticks and lots."""
+    price, quantity = payload.get("price"), payload.get("quantity")
+    return ReplaceOrder(
+        seq=seq,
+        timestamp=timestamp,
+        order_id=int(payload["order_id"]),
+        account=account_id,
+        price=None if price is None else int(price) // market.tick_size,
+        quantity=None if quantity is None else int(quantity) // market.lot_size,
+    )
 
 
 def to_engine_command(command: OrderCommand, order: Order | None, market: Market):  # type: ignore[no-untyped-def]
@@ -192,14 +221,18 @@ def to_engine_command(command: OrderCommand, order: Order | None, market: Market
     seq, timestamp = command.sequence, millis(command.accepted_at)
     if command.kind == OrderCommand.Kind.PLACE:
         assert order is not None
+        # The placed amounts are in the command (an amend changes the order row's since);
+        # commands logged before that carry only the order id.
+        price = command.payload.get("price", order.price)
+        quantity = int(command.payload.get("quantity", order.quantity))
         return PlaceOrder(
             seq=seq,
             timestamp=timestamp,
             order_id=order.pk,
             account=order.account_id,
             side=Side(order.side),
-            quantity=order.quantity // market.lot_size,
-            price=None if order.price is None else order.price // market.tick_size,
+            quantity=quantity // market.lot_size,
+            price=None if price is None else int(price) // market.tick_size,
             order_type=OrderType(order.order_type),
             time_in_force=engine_tif(order),
             expires_at=None if order.expires_at is None else millis(order.expires_at),
@@ -222,6 +255,8 @@ def to_engine_command(command: OrderCommand, order: Order | None, market: Market
         )
     if command.kind == OrderCommand.Kind.EXPIRE:
         return ExpireOrders(seq=seq, timestamp=timestamp)
+    if command.kind == OrderCommand.Kind.REPLACE:
+        return replace_command(seq, timestamp, command.account_id, command.payload, market)
     raise ValueError(f"unknown command kind {command.kind!r}")
 
 

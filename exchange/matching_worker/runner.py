@@ -42,6 +42,7 @@ from exchange.matching_worker.book_state import CommandRow, OrderRow, engine_com
 from exchange.matching_worker.effects import RESTING_STATUSES, BatchEffects
 from exchange.matching_worker.levels import BookLevels
 from exchange.matching_worker.publish import Batch, depth_snapshot, publish_now
+from exchange.matching_worker.replace import apply_replace
 from exchange.pgbulk import ints, texts
 from exchange.trading.models import (
     MarketCursor,
@@ -66,6 +67,7 @@ _CURSOR = MarketCursor._meta.db_table
 _SEQUENCE = MarketSequence._meta.db_table
 _TRADE = Trade._meta.db_table
 _PLACE = OrderCommand.Kind.PLACE.value
+_REPLACE = OrderCommand.Kind.REPLACE.value
 _MATCHED = Trade.SettlementStatus.MATCHED.value
 
 # The newest sequence rides along (for the lag gauge) rather than costing a query of its own.
@@ -90,11 +92,13 @@ _WRITE_BATCH = f"""
         UPDATE {_ORDER} AS o
         SET status = u.status, reason = u.reason, filled_quantity = u.filled_quantity,
             remaining_quantity = u.remaining_quantity, hold_remaining = u.hold_remaining,
-            updated_at = now()
+            price = u.price, quantity = u.quantity, sequence = u.sequence,
+            hold_amount = o.hold_amount + u.hold_added, updated_at = now()
         FROM advanced,
              unnest(%s::bigint[], %s::text[], %s::text[], %s::numeric[], %s::numeric[],
-                    %s::numeric[])
-               AS u(id, status, reason, filled_quantity, remaining_quantity, hold_remaining)
+                    %s::numeric[], %s::numeric[], %s::numeric[], %s::bigint[], %s::numeric[])
+               AS u(id, status, reason, filled_quantity, remaining_quantity, hold_remaining,
+                    price, quantity, sequence, hold_added)
         WHERE o.id = u.id
     ), trades AS (
         INSERT INTO {_TRADE} (trade_id, market_id, sequence, maker_order_id, taker_order_id,
@@ -264,16 +268,17 @@ class MarketRunner:
                 _READ_COMMANDS,
                 {"market": self.market.pk, "after": after, "last": after + self.batch_size},
             )
+            order_at = 1 + CommandRow.WIDTH
             for row in cursor:
                 newest = row[0] or 0
-                command = CommandRow(*row[1:7])
+                command = CommandRow(*row[1:order_at])
                 if command.kind == _PLACE:
-                    if row[7] is None:  # the database does not check the log's references
+                    if row[order_at] is None:  # the database does not check the log's references
                         raise RuntimeError(
                             f"{self.market.symbol}: place command {command.sequence} names"
                             f" order {command.order_id}, which does not exist"
                         )
-                    placed[command.order_id] = OrderRow(*row[7:])
+                    placed[command.order_id] = OrderRow(*row[order_at:])
                 commands.append(command)
         return commands, placed, newest
 
@@ -288,7 +293,11 @@ class MarketRunner:
         effects = BatchEffects(market, self.fees_account_id, self.resting, self.levels)
         submit, apply = engine.submit, effects.apply
         for command in commands:
-            order = placed.get(command.order_id) if command.kind == _PLACE else None
+            kind = command.kind
+            if kind == _REPLACE:
+                apply_replace(effects, command, submit(engine_command(command, None, market)))
+                continue
+            order = placed.get(command.order_id) if kind == _PLACE else None
             apply(submit(engine_command(command, order, market)), command.accepted_us)
         return effects
 
@@ -320,6 +329,11 @@ class MarketRunner:
                 ints([o.filled_quantity for o in changed]),
                 ints([o.remaining_quantity for o in changed]),
                 ints([o.hold_remaining for o in changed]),
+                # Amends change these (values unchanged otherwise: the update stays HOT).
+                ints([o.price for o in changed]),
+                ints([o.quantity for o in changed]),
+                ints([o.sequence for o in changed]),
+                ints([o.hold_added for o in changed]),
             ],
             trades=[
                 texts([t.trade_id for t in trades]),
@@ -365,6 +379,8 @@ class MarketRunner:
             last=commands[-1].sequence,
             accepted_us=[c.accepted_us for c in commands],
         )
+        for order in changed:
+            order.hold_added = 0  # written by this job
         resting = self.resting
         # Changed orders that are done, and placed ones that did not come to rest (even if no
         # event touched them), leave the resting dict.

@@ -21,6 +21,7 @@ from exchange.money import AmountError, from_base_units, to_base_units
 from exchange.risk.errors import ORDER_REJECTIONS
 from exchange.risk.services import rate_limit_order
 from exchange.trading import eip712
+from exchange.trading.amend import ReplaceRequest, order_replace
 from exchange.trading.errors import MarketNotFound
 from exchange.trading.models import Order, Trade
 from exchange.trading.selectors import fill_list, order_get, order_list
@@ -36,6 +37,7 @@ from exchange.trading.services import (
 # Every code POST /orders can answer, by status (the risk engine's come from its own table).
 PLACE_ERRORS_400 = (
     "validation_error", "invalid_amount", "market_not_found", "signature_invalid",
+    "signature_not_canonical",
     "order_expired", "expiry_too_far", "protection_price_required", "price_not_on_tick",
     "quantity_not_on_lot", "notional_above_max", *REJECT_REASONS,
 )  # fmt: skip
@@ -128,6 +130,11 @@ class Eip712TypeFieldSerializer(serializers.Serializer):
 class Eip712TypesSerializer(serializers.Serializer):
     EIP712Domain = Eip712TypeFieldSerializer(many=True)
     Order = Eip712TypeFieldSerializer(many=True)
+    Replace = Eip712TypeFieldSerializer(
+        many=True,
+        help_text="An amend (`orders_replace`), signed with primaryType `Replace` and only the "
+        "`EIP712Domain` and `Replace` types.",
+    )
 
     class Meta:
         ref_name = "Eip712Types"
@@ -153,7 +160,8 @@ class Eip712Api(APIView):
             "`encode_typed_data`). `price` is in quote base units per one whole base unit (0 for "
             "a market order without protection price), `quantity` in base-asset base units, "
             "`expiry` in unix seconds, enums as their lowercase strings, `selfTradePrevention` "
-            "empty for the market default. `account` is your address."
+            "empty for the market default. `account` is your address. An amend signs the "
+            "`Replace` struct the same way (see `orders_replace`)."
         ),
         responses={
             200: OutputSerializer,
@@ -164,7 +172,7 @@ class Eip712Api(APIView):
     def get(self, request: Request) -> Response:
         data = {
             "domain": eip712.domain(settings.CHAIN_ID, verifying_contract()),
-            "types": eip712.ORDER_TYPES,
+            "types": {**eip712.ORDER_TYPES, "Replace": eip712.REPLACE_TYPES["Replace"]},
             "primaryType": "Order",
         }
         return Response(self.OutputSerializer(data).data)
@@ -183,7 +191,10 @@ class OrderCollectionApi(TraderListApi):
         )
         quantity = serializers.CharField(max_length=100, help_text="Decimal string, base asset.")
         time_in_force = serializers.ChoiceField(
-            [t.value for t in TimeInForce if t != TimeInForce.POST_ONLY], default="gtc"
+            [t.value for t in TimeInForce if t != TimeInForce.POST_ONLY],
+            required=False,
+            help_text="Omitted: `gtc` for a limit order, `ioc` for a market order (as the "
+            "engine does). The signed `timeInForce` is this value, defaults applied.",
         )
         post_only = serializers.BooleanField(default=False)
         self_trade_prevention = serializers.ChoiceField(
@@ -303,6 +314,11 @@ def _market(symbol: str) -> Market:
     return market
 
 
+def default_time_in_force(order_type: str) -> str:
+    """The engine's default: a market order never rests, so it is IOC unless it says FOK."""
+    return TimeInForce.IOC.value if order_type == OrderType.MARKET else TimeInForce.GTC.value
+
+
 def _order_request(market: Market, data: dict) -> OrderRequest:
     try:
         price = (
@@ -319,7 +335,7 @@ def _order_request(market: Market, data: dict) -> OrderRequest:
         order_type=data["type"],
         price=price,
         quantity=quantity,
-        time_in_force=data["time_in_force"],
+        time_in_force=data.get("time_in_force") or default_time_in_force(data["type"]),
         post_only=data["post_only"],
         stp=data.get("self_trade_prevention") or "",
         client_order_id=data["client_order_id"],
@@ -376,6 +392,24 @@ class OrderByClientIdApi(TraderApi):
     def get(self, request: Request, client_order_id: str) -> Response:
         order = order_get(account=request.user, client_order_id=client_order_id)
         return Response(OrderOutputSerializer(order).data)
+
+    @extend_schema(
+        operation_id="orders_cancel_by_client_id",
+        summary="Cancel one of my orders, by client id",
+        description="Like `orders_cancel`, naming the order by the client order id it was "
+        "placed with. Another account's order with the same client id is never touched: it "
+        "answers 404 like an unknown id.",
+        responses={
+            202: OrderOutputSerializer,
+            401: error_response(*AUTH_ERRORS),
+            404: error_response("order_not_found"),
+            409: error_response("order_not_open"),
+        },
+        tags=["orders"],
+    )
+    def delete(self, request: Request, client_order_id: str) -> Response:
+        order = order_cancel(account=request.user, client_order_id=client_order_id)
+        return Response(OrderOutputSerializer(order).data, status=status.HTTP_202_ACCEPTED)
 
 
 class CancelAfterApi(TraderApi):
@@ -484,3 +518,104 @@ class FillListApi(TraderListApi):
         page = self.paginate_queryset(fill_list(account=request.user, **filters.validated_data))
         data = self.OutputSerializer(page, many=True, context={"account": request.user}).data
         return self.get_paginated_response(data)
+
+
+# Every code POST /orders/{id}/replace can answer besides authentication, by status.
+REPLACE_ERRORS_400 = (
+    "validation_error", "invalid_amount", "signature_invalid", "signature_not_canonical",
+    "order_expired", "expiry_too_far", "price_not_on_tick", "quantity_not_on_lot",
+    "notional_above_max", "quantity_not_above_filled", *REJECT_REASONS,
+)  # fmt: skip
+REPLACE_ERRORS_409 = (
+    "order_not_open", "order_not_replaceable", "market_not_open", "nonce_reused",
+    "insufficient_funds",
+)  # fmt: skip
+
+
+class OrderReplaceApi(TraderApi):
+    class InputSerializer(serializers.Serializer):
+        price = serializers.CharField(
+            required=False, allow_null=True, max_length=100,
+            help_text="New limit price (decimal string, quote per base); omit to keep it.",
+        )  # fmt: skip
+        quantity = serializers.CharField(
+            required=False, allow_null=True, max_length=100,
+            help_text="New TOTAL quantity, filled included (decimal string, base asset); omit "
+            "to keep it. Must stay above what is already filled.",
+        )  # fmt: skip
+        nonce = serializers.IntegerField(min_value=0, max_value=2**256 - 1)
+        expiry = serializers.IntegerField(min_value=1, max_value=2**63 - 1, help_text="Unix s.")
+        signature = serializers.RegexField(r"^0x[0-9a-fA-F]{130}$")
+
+        class Meta:
+            ref_name = "OrderReplaceInput"
+
+    @extend_schema(
+        operation_id="orders_replace",
+        summary="Amend one of my open orders (cancel-replace)",
+        description=(
+            "Changes a resting limit order's price and/or total quantity, signed by the wallet: "
+            "EIP-712 primaryType `Replace` (types from `eip712_order_types`) with `account`, "
+            "`market`, `orderId`, `price` and `quantity` in base units (0 = unchanged; "
+            "`quantity` is the new total, filled included), `nonce` (its own, single use) and "
+            "`expiry`. A lower quantity at the same price keeps the order's time priority; a "
+            "new price or a higher quantity re-queues it at the back of its level, where it "
+            "may trade at once as a taker. Answers 202 with the order as it was; the amend "
+            "applies when the matching worker reaches it (both streams show it then: the "
+            "book's levels and the order's new state). A higher worst-case need is held now; "
+            "the excess is released when it applies, so the order then holds exactly what a "
+            "new order of its price and remaining quantity would. Retrying the same body "
+            "(same nonce) answers the same amend with `Idempotent-Replayed: true`. Refused by "
+            "the engine when applied (the order filled meanwhile, a post-only order would "
+            "take): the order stays as it was and what was held for the amend is released."
+        ),
+        request=InputSerializer,
+        responses={
+            202: OrderOutputSerializer,
+            400: error_response(*REPLACE_ERRORS_400),
+            401: error_response(*AUTH_ERRORS),
+            403: error_response("signer_mismatch"),
+            404: error_response("order_not_found"),
+            409: error_response(*REPLACE_ERRORS_409, "market_kill_switch"),
+            422: error_response("order_quantity_limit", "order_notional_limit"),
+            429: error_response("rate_limited"),
+            503: error_response("chain_not_configured"),
+        },
+        tags=["orders"],
+    )
+    def post(self, request: Request, order_id: int) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        order = order_get(account=request.user, order_id=order_id)
+        market = order.market
+        decision = rate_limit_order(account=request.user, market=market)
+        try:
+            price = _optional_amount(data.get("price"), market.quote.decimals)
+            quantity = _optional_amount(data.get("quantity"), market.base.decimals)
+        except AmountError as exc:
+            raise ValidationFailed(str(exc), code="invalid_amount") from None
+        replacement = order_replace(
+            account=request.user,
+            request=ReplaceRequest(
+                order_id=order.pk,
+                price=price,
+                quantity=quantity,
+                nonce=data["nonce"],
+                expiry=data["expiry"],
+                signature=data["signature"],
+            ),
+        )
+        replacement.order.refresh_from_db()
+        response = Response(
+            OrderOutputSerializer(replacement.order).data, status=status.HTTP_202_ACCEPTED
+        )
+        if not replacement.created:
+            response["Idempotent-Replayed"] = "true"
+        for name, value in decision.headers().items():
+            response[name] = value
+        return response
+
+
+def _optional_amount(value: str | None, decimals: int) -> int | None:
+    return None if value in (None, "") else to_base_units(value, decimals)

@@ -15,6 +15,8 @@ from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_utils import is_address, to_checksum_address
 
+from exchange.accounts import signatures
+
 DOMAIN_NAME = "Clearway"
 DOMAIN_VERSION = "1"
 
@@ -40,6 +42,36 @@ ORDER_TYPES: dict[str, list[dict[str, str]]] = {
         {"name": "expiry", "type": "uint256"},
     ],
 }
+
+
+# An amend names the order it changes (by the exchange's order id, within its market) and says
+# the new price and the new total quantity (filled included, as FIX's OrderQty), 0 meaning
+# "unchanged". Its nonce is its own: a replace signature can be used once.
+REPLACE_TYPES: dict[str, list[dict[str, str]]] = {
+    "EIP712Domain": ORDER_TYPES["EIP712Domain"],
+    "Replace": [
+        {"name": "account", "type": "address"},
+        {"name": "market", "type": "string"},
+        {"name": "orderId", "type": "uint256"},
+        {"name": "price", "type": "uint256"},
+        {"name": "quantity", "type": "uint256"},
+        {"name": "nonce", "type": "uint256"},
+        {"name": "expiry", "type": "uint256"},
+    ],
+}
+
+
+@dataclass(frozen=True, slots=True)
+class SignedReplaceFields:
+    """Exactly the signed fields of an amend: base units, 0 for a field left unchanged."""
+
+    account: str
+    market: str
+    orderId: int
+    price: int
+    quantity: int
+    nonce: int
+    expiry: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,11 +101,14 @@ def domain(chain_id: int, verifying_contract: str) -> dict[str, Any]:
     }
 
 
-def typed_data(fields: SignedOrderFields, chain_id: int, verifying_contract: str) -> dict[str, Any]:
+def typed_data(
+    fields: SignedOrderFields | SignedReplaceFields, chain_id: int, verifying_contract: str
+) -> dict[str, Any]:
     """The full EIP-712 message, as `eth_signTypedData_v4` and eth_account expect it."""
+    replace = isinstance(fields, SignedReplaceFields)
     return {
-        "types": ORDER_TYPES,
-        "primaryType": "Order",
+        "types": REPLACE_TYPES if replace else ORDER_TYPES,
+        "primaryType": "Replace" if replace else "Order",
         "domain": domain(chain_id, verifying_contract),
         "message": asdict(fields),
     }
@@ -84,20 +119,30 @@ class SignatureInvalid(ValueError):
 
 
 def recover_signer(
-    fields: SignedOrderFields, signature: str, chain_id: int, verifying_contract: str
+    fields: SignedOrderFields | SignedReplaceFields,
+    signature: str,
+    chain_id: int,
+    verifying_contract: str,
 ) -> str:
-    """The checksummed address that signed these fields under this domain."""
-    if not isinstance(signature, str) or not signature.startswith("0x") or len(signature) != 132:
-        raise SignatureInvalid("a signature is 65 bytes, 0x-prefixed hex")
+    """The checksummed address that signed these fields under this domain; a high-s signature
+    raises ``SignatureNotCanonical`` (EIP-2), a malformed one ``SignatureInvalid``."""
+    try:
+        signatures.signature_s(signature)
+    except ValueError as exc:
+        raise SignatureInvalid(str(exc)) from None
+    signatures.ensure_canonical(signature)
     try:
         message = encode_typed_data(full_message=typed_data(fields, chain_id, verifying_contract))
-        return to_checksum_address(Account.recover_message(message, signature=signature))
+        return signatures.recover_signer(message, signature)
     except Exception as exc:  # eth_keys raises several unrelated types for bad signatures
         raise SignatureInvalid(str(exc)) from exc
 
 
 def sign(
-    fields: SignedOrderFields, private_key: str | bytes, chain_id: int, verifying_contract: str
+    fields: SignedOrderFields | SignedReplaceFields,
+    private_key: str | bytes,
+    chain_id: int,
+    verifying_contract: str,
 ) -> str:
     """Client side (tests, the Python client, the demo market maker)."""
     message = encode_typed_data(full_message=typed_data(fields, chain_id, verifying_contract))

@@ -69,3 +69,9 @@ class OrderNotFound(NotFound):
 
 class OrderNotOpen(Conflict):
     code = "order_not_open"
+
+
+class OrderNotReplaceable(Conflict):
+    """Only resting (limit) orders can be amended."""
+
+    code = "order_not_replaceable"

@@ -171,6 +171,7 @@ class OrderCommand(models.Model):
         CANCEL = "cancel"
         CANCEL_ALL = "cancel_all"
         EXPIRE = "expire"
+        REPLACE = "replace"  # payload: order_id, price, quantity, hold_added, hold_asset_id
 
     # The log's references are not checked row by row in the database (db_constraint=False):
     # a command is written in the transaction that reads its market and account and writes or
@@ -213,6 +214,42 @@ class OrderCommand(models.Model):
 
     def __str__(self) -> str:
         return f"{self.market_id}#{self.sequence} {self.kind}"
+
+
+class OrderReplace(models.Model):
+    """A signed amend of an open order, as requested: its replace command is sequenced with it.
+
+    ``price`` / ``quantity`` are what was asked (None: unchanged; quantity is the new total,
+    filled included). ``hold_added`` is what the request held on top of the order's hold for a
+    worst case; the matching worker releases whatever the amended order does not need. Whether
+    the engine applied it shows on the order (its price, quantity and, when re-queued, its
+    sequence).
+    """
+
+    account = models.ForeignKey(
+        "accounts.Account", on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    order = models.ForeignKey(
+        Order, on_delete=models.PROTECT, related_name="replaces", db_constraint=False
+    )
+    price = BaseUnitsField(null=True, blank=True)
+    quantity = BaseUnitsField(null=True, blank=True)
+    nonce = BaseUnitsField()
+    expires_at = models.DateTimeField()
+    signature = models.CharField(max_length=132)
+    request_fingerprint = models.CharField(max_length=64)
+    hold_added = BaseUnitsField(default=0)
+    sequence = models.BigIntegerField(help_text="Sequence of the replace command.")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["account", "nonce"], name="order_replace_nonce_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"replace of order {self.order_id} @ {self.sequence}"
 
 
 class DeadManSwitch(models.Model):

@@ -96,9 +96,14 @@ def verifying_contract() -> str:
 def hold_for(market: Market, request: OrderRequest) -> tuple[int, int]:
     """(asset id, amount) to hold: a sell holds its base quantity; a buy holds its worst-case
     quote notional plus the taker fee (the larger of the two fee rates), rounded up."""
-    if request.side == Side.SELL:
-        return market.base_id, request.quantity
-    notional = market.notional(request.price or 0, request.quantity)
+    return hold_needed(market, request.side, request.price or 0, request.quantity)
+
+
+def hold_needed(market: Market, side: str, price: int, quantity: int) -> tuple[int, int]:
+    """(asset id, amount) an order of ``quantity`` at ``price`` holds (see ``hold_for``)."""
+    if side == Side.SELL:
+        return market.base_id, quantity
+    notional = market.notional(price, quantity)
     fee_bps = max(market.taker_fee_bps, market.maker_fee_bps)
     return market.quote_id, notional + -(-notional * fee_bps // 10_000)
 
@@ -184,7 +189,7 @@ def next_sequence(market: Market) -> int:
     return row.last_sequence
 
 
-def _notify(market: Market) -> None:
+def notify_worker(market: Market) -> None:
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_notify(%s, %s)", [NOTIFY_CHANNEL, str(market.pk)])
 
@@ -213,7 +218,7 @@ def order_place(
             extra={"recovered": signer},
         )
     try:
-        return Placement(_sequence_order(account, market, request, now), created=True)
+        return _sequence_order(account, market, request, now)
     except IntegrityError:
         # A concurrent identical request won the race on (account, client order id): answer
         # with its order. Otherwise the nonce was used by another order.
@@ -225,11 +230,15 @@ def order_place(
 @transaction.atomic
 def _sequence_order(
     account: Account, market: Market, request: OrderRequest, now: datetime
-) -> Order:
+) -> Placement:
     # The account lock makes the risk checks (open orders, daily notional) exact under
     # concurrent requests from the same account. NO KEY: rows that merely reference the account
     # (orders, commands, trades) take KEY SHARE locks, which must not wait on it.
     account = Account.objects.select_for_update(no_key=True).get(pk=account.pk)
+    # A concurrent identical retry may have committed while this one waited on the lock: its
+    # order is the answer (checked before the nonce, which that order also holds).
+    if (existing := _existing(account, request)) is not None:
+        return Placement(existing, created=False)
     if Order.objects.filter(account=account, nonce=request.nonce).exists():
         raise NonceReused("This nonce was already used by another order.")
     hold_asset_id, hold_amount = hold_for(market, request)
@@ -269,7 +278,13 @@ def _sequence_order(
         kind=OrderCommand.Kind.PLACE,
         account=account,
         order=order,
-        payload={"order_id": order.pk},
+        # The placed amounts (an amend later changes the order row's): replaying the log from
+        # the commands alone rebuilds the same book.
+        payload={
+            "order_id": order.pk,
+            "price": None if request.price is None else str(request.price),
+            "quantity": str(request.quantity),
+        },
         accepted_at=now,
     )
     # The hold comes last: the balance row stays locked until COMMIT, and the matching worker
@@ -281,18 +296,29 @@ def _sequence_order(
         amount=hold_amount,
         reference=f"order:{account.pk}:{request.client_order_id}",
     )
-    _notify(market)
-    return order
+    notify_worker(market)
+    return Placement(order, created=True)
 
 
 @transaction.atomic
-def order_cancel(*, account: Account, order_id: int, now: datetime | None = None) -> Order:
-    """Sequence a cancel for one of the account's open orders; the worker applies it."""
-    order = Order.objects.select_related("market").filter(pk=order_id, account=account).first()
+def order_cancel(
+    *,
+    account: Account,
+    order_id: int | None = None,
+    client_order_id: str | None = None,
+    now: datetime | None = None,
+) -> Order:
+    """Sequence a cancel for one of the account's open orders (by id or by client order id);
+    the worker applies it. Another account's order is not found, whichever id names it."""
+    orders = Order.objects.select_related("market").filter(account=account)
+    if order_id is not None:
+        order = orders.filter(pk=order_id).first()
+    else:
+        order = orders.filter(client_order_id=client_order_id).first()
     if order is None:
-        raise OrderNotFound(f"No order {order_id} for this account.")
+        raise OrderNotFound("No such order for this account.")
     if not order.is_open:
-        raise OrderNotOpen(f"Order {order_id} is {order.status}.", extra={"status": order.status})
+        raise OrderNotOpen(f"Order {order.pk} is {order.status}.", extra={"status": order.status})
     sequence = next_sequence(order.market)
     OrderCommand.objects.create(
         market=order.market,
@@ -303,7 +329,7 @@ def order_cancel(*, account: Account, order_id: int, now: datetime | None = None
         payload={"order_id": order.pk},
         accepted_at=now or timezone.now(),
     )
-    _notify(order.market)
+    notify_worker(order.market)
     return order
 
 
@@ -335,7 +361,7 @@ def orders_cancel_all(
                 accepted_at=now or timezone.now(),
             )
         )
-        _notify(market_row)
+        notify_worker(market_row)
     return commands
 
 

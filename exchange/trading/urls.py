@@ -11,5 +11,6 @@ urlpatterns = [
     path("orders/by-client-id/<str:client_order_id>", apis.OrderByClientIdApi.as_view(),
          name="order-by-client-id"),
     path("orders/<int:order_id>", apis.OrderDetailApi.as_view(), name="order-detail"),
+    path("orders/<int:order_id>/replace", apis.OrderReplaceApi.as_view(), name="order-replace"),
     path("fills", apis.FillListApi.as_view(), name="fills"),
 ]  # fmt: skip

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal, InvalidOperation
 from uuid import UUID
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -16,7 +17,12 @@ from exchange.accounts.permissions import IsTrader
 from exchange.accounts.schema import AUTH_ERRORS, error_response
 from exchange.markets.models import Asset
 from exchange.money import AmountError, from_base_units, to_base_units
-from exchange.withdrawals.errors import REQUEST_ERRORS, AssetNotFound, InvalidAmount
+from exchange.withdrawals.errors import (
+    REQUEST_ERRORS,
+    AmountNotPositive,
+    AssetNotFound,
+    InvalidAmount,
+)
 from exchange.withdrawals.models import Withdrawal, WithdrawalAddress
 from exchange.withdrawals.selectors import (
     withdrawal_address_list,
@@ -130,10 +136,7 @@ class WithdrawalCollectionApi(TraderApi, generics.GenericAPIView):
         asset = Asset.objects.filter(symbol=data["asset"]).first()
         if asset is None:
             raise AssetNotFound(f"No asset {data['asset']!r}.")
-        try:
-            amount = to_base_units(data["amount"], asset.decimals)
-        except AmountError as exc:
-            raise InvalidAmount(str(exc)) from None
+        amount = _amount(data["amount"], asset.decimals)
         requested = withdrawal_request(
             account=request.user,
             request=WithdrawalRequest(
@@ -273,3 +276,18 @@ class WithdrawalAddressDetailApi(TraderApi):
     def delete(self, request: Request, address_id: int) -> Response:
         withdrawal_address_remove(account=request.user, address_id=address_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def _amount(text: str, decimals: int) -> int:
+    """One rule for every amount that is a number but not above zero ("0", "-5", "-0.0"):
+    ``amount_not_positive``; ``invalid_amount`` is for what is not an exact decimal amount."""
+    try:
+        value = Decimal(text.strip())
+    except (InvalidOperation, AttributeError):
+        value = None
+    if value is not None and value.is_finite() and value <= 0:
+        raise AmountNotPositive("The amount must be positive.")
+    try:
+        return to_base_units(text, decimals)
+    except AmountError as exc:
+        raise InvalidAmount(str(exc)) from None

@@ -1,6 +1,7 @@
 """Withdrawal errors, each with a stable code (the HTTP status says who can fix it):
 
-- 400 ``amount_not_positive``, ``invalid_amount``, ``invalid_destination``: a malformed request;
+- 400 ``amount_not_positive`` (any number not above zero: "0", "-5"), ``invalid_amount`` (not
+  an exact decimal amount of the asset), ``invalid_destination``: a malformed request;
 - 403 ``withdrawals_frozen``: an operator froze the account's withdrawals;
 - 403 ``destination_not_allowlisted``, ``destination_cooling_off``: the account keeps an address
   allowlist and the destination is not on it, or was added too recently;

@@ -23,6 +23,8 @@ TOKEN_ENDPOINTS = [
     ("get", "/api/v1/orders/{order_id}"),
     ("delete", "/api/v1/orders/{order_id}"),
     ("get", "/api/v1/orders/by-client-id/{client_order_id}"),
+    ("delete", "/api/v1/orders/by-client-id/{client_order_id}"),
+    ("post", "/api/v1/orders/{order_id}/replace"),
     ("post", "/api/v1/orders/cancel-after"),
     ("get", "/api/v1/fills"),
     ("get", "/api/v1/fills/{trade_id}/proof"),

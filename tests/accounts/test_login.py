@@ -11,6 +11,7 @@ from rest_framework.test import APIClient
 from exchange.accounts import errors
 from exchange.accounts.models import Account, AuthToken, SiweNonce
 from exchange.accounts.services import siwe_login, token_hash
+from exchange.accounts.signatures import high_s_twin
 from tests.accounts.conftest import Wallet, fetch_nonce
 from tests.support import run_together
 
@@ -94,6 +95,12 @@ REJECTIONS: dict[str, tuple[Callable[[Wallet, Wallet, str], tuple[str, str]], st
         401,
     ),
     "short signature": (lambda w, o, n: (w.message(n), "0x1234"), "siwe_bad_signature", 401),
+    # EIP-2: the high-s twin of the wallet's own valid signature (r, n - s, v flipped).
+    "high-s twin": (
+        lambda w, o, n: (w.message(n), high_s_twin(w.sign(w.message(n)))),
+        "signature_not_canonical",
+        400,
+    ),
     "other signer": (
         lambda w, o, n: (w.message(n), o.sign(w.message(n))),
         "siwe_signer_mismatch",

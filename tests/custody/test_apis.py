@@ -102,3 +102,19 @@ def test_deposits_lists_my_deposits_with_confirmations_and_status(
     assert APIClient().get("/api/v1/deposits").status_code == 401
     bad = client_for(alice).get("/api/v1/deposits", {"cursor": "not-a-cursor"})
     assert (bad.status_code, bad.json()["code"]) == (404, "not_found")  # as documented
+
+
+def test_a_credited_deposits_confirmations_follow_the_scanned_chain(
+    chain: Chain, custody: MarketSetup, alice
+):
+    tx_hash = chain.deposit(alice.address, chain.usdc, 2 * USDC)
+    deposits.chain_scan(max_blocks=500, depth=1)  # credited at 1 confirmation
+
+    def listed() -> dict:
+        rows = client_for(alice).get("/api/v1/deposits").json()["results"]
+        return next(row for row in rows if row["tx_hash"] == tx_hash)
+
+    assert (listed()["status"], listed()["confirmations"]) == ("credited", 1)
+    chain.w3.provider.make_request("anvil_mine", [4])
+    deposits.chain_scan(max_blocks=500, depth=1)
+    assert (listed()["status"], listed()["confirmations"]) == ("credited", 5)

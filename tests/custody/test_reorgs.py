@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import pytest
 from django.core.management import call_command
+from prometheus_client import REGISTRY
 from web3 import Web3
 
 from exchange.accounts.models import Account
@@ -117,6 +118,34 @@ def test_a_reorg_is_recorded_with_its_hashes_and_alerted_at_error(
     alerts = [r for r in caplog.records if "reorg of depth 2" in r.getMessage()]
     assert [r.levelno for r in alerts] == [logging.ERROR]
     assert not Account.objects.filter(withdrawals_frozen=True).exists()
+
+
+def test_a_reorg_of_blocks_not_scanned_yet_is_recorded_and_counted(
+    reorgable: Setup, caplog: pytest.LogCaptureFixture
+):
+    """The watcher is behind the head (a scan covers at most ``max_blocks``): a reorg of blocks
+    it saw the head of but had not scanned changes nothing it recorded, yet it is a reorg."""
+    chain = reorgable.chain
+    scan_to_head()
+    mine(chain, 6)
+    first = deposits.chain_scan(max_blocks=2, depth=DEPTH)
+    assert not first.caught_up and not first.reorg
+    old_head = head_hash(chain)
+    before = REGISTRY.get_sample_value("clearway_chain_reorgs_total") or 0.0
+
+    caplog.set_level(logging.ERROR, logger="exchange.custody.reorgs")
+    reorg(chain, 2)  # only blocks above the scanned ones
+    second = deposits.chain_scan(max_blocks=2, depth=DEPTH)
+
+    assert second.reorg
+    row = ChainReorg.objects.get()
+    assert (row.depth, row.ancestor_number) == (0, first.to_block)
+    assert row.old_hashes == [old_head] and row.new_hashes == [head_hash(chain)]
+    assert REGISTRY.get_sample_value("clearway_chain_reorgs_total") == before + 1
+    assert any("not scanned yet" in r.getMessage() for r in caplog.records)
+    # Recorded once: the scans that catch up afterwards find nothing more.
+    scan_to_head()
+    assert ChainReorg.objects.count() == 1
 
 
 def test_a_deep_reorg_never_reverses_a_credited_deposit_it_freezes_the_account(

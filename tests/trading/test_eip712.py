@@ -4,8 +4,17 @@ from dataclasses import replace
 
 import pytest
 from eth_account import Account
+from eth_account.messages import encode_typed_data
 
-from exchange.trading.eip712 import SignatureInvalid, SignedOrderFields, recover_signer, sign
+from exchange.accounts.errors import SignatureNotCanonical
+from exchange.accounts.signatures import high_s_twin
+from exchange.trading.eip712 import (
+    SignatureInvalid,
+    SignedOrderFields,
+    recover_signer,
+    sign,
+    typed_data,
+)
 
 CONTRACT = "0x" + "ab" * 20
 OTHER_CONTRACT = "0x" + "cd" * 20
@@ -52,3 +61,17 @@ def test_domain_binds_chain_and_contract() -> None:
 def test_malformed_signature_is_refused(bad: object) -> None:
     with pytest.raises(SignatureInvalid):
         recover_signer(order(), bad, 31337, CONTRACT)  # type: ignore[arg-type]
+
+
+def test_high_s_twin_is_refused_as_not_canonical() -> None:
+    signature = sign(order(), TRADER.key, 31337, CONTRACT)
+    twin = high_s_twin(signature)
+    # Without the EIP-2 rule the twin recovers the same signer: that is the malleability.
+    assert (
+        Account.recover_message(
+            encode_typed_data(full_message=typed_data(order(), 31337, CONTRACT)), signature=twin
+        )
+        == TRADER.address
+    )
+    with pytest.raises(SignatureNotCanonical):
+        recover_signer(order(), twin, 31337, CONTRACT)

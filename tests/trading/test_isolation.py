@@ -39,6 +39,31 @@ def test_reads_and_cancels_of_another_accounts_order_are_404(trader, worker) -> 
     assert len(ids(alice.orders(status="open"))) == 2
 
 
+def test_cancel_by_client_id_cancels_only_my_own_order(trader, worker) -> None:
+    alice, mallory = trader(usdc=10_000 * USDC), trader(usdc=10_000 * USDC)
+    theirs = alice.place_order("WETH-USDC", "buy", quantity="0.1", price="2000",
+                               client_order_id="same")  # fmt: skip
+    alice.place_order("WETH-USDC", "buy", quantity="0.1", price="1999", client_order_id="only-a")
+    mine = mallory.place_order("WETH-USDC", "buy", quantity="0.1", price="1990",
+                               client_order_id="same")  # fmt: skip
+    assert drain(worker) == 3
+    commands = OrderCommand.objects.count()
+
+    expect_error(lambda: mallory.cancel_order_by_client_id("only-a"), 404, "order_not_found")
+    expect_error(lambda: mallory.cancel_order_by_client_id("nope"), 404, "order_not_found")
+    assert OrderCommand.objects.count() == commands  # refused cancels sequence nothing
+
+    cancelled = mallory.cancel_order_by_client_id("same")
+    assert mallory.last_response.status_code == 202
+    assert cancelled["id"] == mine["id"]
+    assert drain(worker) == 1
+    assert mallory.order(mine["id"])["status"] == "cancelled"
+    assert alice.order(theirs["id"])["status"] == "open"
+    assert alice.order_by_client_id("only-a")["status"] == "open"
+    assert mallory.balance("USDC")["held"] == "0"
+    expect_error(lambda: mallory.cancel_order_by_client_id("same"), 409, "order_not_open")
+
+
 def test_cancel_all_cancels_only_my_orders(trader, worker) -> None:
     alice, mallory = trader(usdc=10_000 * USDC), trader(usdc=10_000 * USDC)
     theirs = alice.place_order("WETH-USDC", "buy", quantity="0.1", price="2000")

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import threading
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from eth_account import Account as EthAccount
 
 from exchange.accounts.models import Account
+from exchange.accounts.signatures import high_s_twin
 from exchange.client import ApiError, ClearwayClient
 from exchange.ledger.models import Balance
 from exchange.money import from_base_units, to_base_units
@@ -68,6 +71,51 @@ def test_retry_with_same_body_returns_the_original(trader) -> None:
     assert alice.last_response.headers["Idempotent-Replayed"] == "true"
     assert again == first
     assert state() == before
+
+
+def test_concurrent_identical_retries_all_answer_the_original(trader, market) -> None:
+    """Four copies of one signed order at once, one token: one order, one hold, and every answer
+    is that order (three of them marked as replays), never nonce_reused."""
+    alice = trader(usdc=10_000 * USDC)
+    risk_override_set(
+        account=Account.objects.get(address=alice.address), market=market,
+        limits={"rate_limit_per_second": 1000, "rate_limit_burst": 100},
+    )  # fmt: skip
+
+    def submit(body: dict, barrier: threading.Barrier) -> tuple[int | str, str | None, int | None]:
+        client = ClearwayClient(alice.base_url)
+        client.token = alice.token
+        barrier.wait()
+        try:
+            order = client.submit_order(body)
+        except ApiError as error:
+            return error.code, None, None
+        replayed = client.last_response.headers.get("Idempotent-Replayed")
+        return client.last_response.status_code, replayed, order["id"]
+
+    for attempt in range(5):  # the race is real: repeat it with fresh bodies
+        body = alice.order_body("WETH-USDC", "buy", quantity="0.1", price="2000")
+        barrier = threading.Barrier(4, timeout=10)
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            outcomes = list(pool.map(submit, [body] * 4, [barrier] * 4))
+        answers = Counter(o[:2] for o in outcomes)
+        assert answers == {(202, None): 1, (202, "true"): 3}, (attempt, outcomes)
+        assert len({o[2] for o in outcomes}) == 1, outcomes
+        assert Order.objects.filter(client_order_id=body["client_order_id"]).count() == 1
+    assert alice.balance("USDC")["held"] == from_base_units(5 * 200_100_000, 6)
+
+
+def test_high_s_twin_of_a_valid_signature_is_400_and_creates_nothing(trader) -> None:
+    alice = trader(usdc=10_000 * USDC)
+    body = alice.order_body("WETH-USDC", "buy", quantity="0.1", price="2000")
+    before = state()
+    expect_error(
+        lambda: alice.submit_order({**body, "signature": high_s_twin(body["signature"])}),
+        400, "signature_not_canonical",
+    )  # fmt: skip
+    assert state() == before
+    alice.submit_order(body)  # the wallet's own (low-s) signature is fine
+    assert alice.last_response.status_code == 202
 
 
 def test_same_client_order_id_with_another_body_is_409(trader) -> None:
@@ -273,3 +321,17 @@ def test_unauthenticated_requests_are_401(server) -> None:
     anonymous = ClearwayClient(server)
     for call in (anonymous.orders, anonymous.fills, anonymous.balances):
         expect_error(call, 401, "not_authenticated")
+
+
+def test_market_order_without_time_in_force_defaults_to_ioc(trader) -> None:
+    bob = trader(weth=WETH)
+    # Signed as the server will read it (the default applied), sent without the field.
+    body = bob.order_body("WETH-USDC", "sell", type="market", quantity="0.1", time_in_force="ioc")
+    del body["time_in_force"]
+    order = bob.submit_order(body)
+    assert bob.last_response.status_code == 202
+    assert (order["type"], order["time_in_force"]) == ("market", "ioc")
+    # A limit order keeps GTC as its default.
+    body = bob.order_body("WETH-USDC", "sell", quantity="0.1", price="2500")
+    del body["time_in_force"]
+    assert bob.submit_order(body)["time_in_force"] == "gtc"

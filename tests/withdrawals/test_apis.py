@@ -64,7 +64,11 @@ def test_an_idempotent_retry_answers_200_with_the_first(api):
     [
         ({"amount": "0"}, 400, "amount_not_positive"),
         ({"amount": "1.0000001"}, 400, "invalid_amount"),
-        ({"amount": "-1"}, 400, "invalid_amount"),
+        ({"amount": "-1"}, 400, "amount_not_positive"),
+        ({"amount": "-5"}, 400, "amount_not_positive"),
+        ({"amount": "-0.0"}, 400, "amount_not_positive"),
+        ({"amount": "0.000"}, 400, "amount_not_positive"),
+        ({"amount": "five"}, 400, "invalid_amount"),
         ({"destination": "0xnope"}, 400, "invalid_destination"),
         ({"idempotency_key": "has spaces"}, 400, "validation_error"),
         ({"asset": "DOGE"}, 404, "asset_not_found"),
