@@ -58,7 +58,7 @@ def test_admin_login_posts_are_throttled_per_address(settings, django_user_model
 
 
 async def http_get(path: str) -> tuple[int, bytes]:
-    communicator = HttpCommunicator(application, "GET", path)
+    communicator = HttpCommunicator(application, "GET", path, headers=[(b"host", b"localhost")])
     response = await communicator.get_response(timeout=10)
     return response["status"], response["body"]
 
