@@ -253,3 +253,24 @@ def test_unknown_api_paths_answer_the_json_error_body(db, debug) -> None:
         for path in ("/api/v1/nope", "/api/nope/", "/api/v1/orders/12/nope"):
             body = assert_error(APIClient().get(path), 404, "not_found")
             assert "urlpatterns" not in json.dumps(body)
+
+
+# ------------------------------------------------------------------ the public sign-in's parser
+@pytest.mark.parametrize(
+    "message",
+    ["0" * 4000, "a" * 64 + " wants you to sign in with your Ethereum account:\n0x" + "a" * 40
+     + "\n\n" + "0" * 3800],
+)  # fmt: skip
+def test_malformed_sign_in_messages_never_reach_the_slow_parser(monkeypatch, message) -> None:
+    # siwe's ABNF parser spent 12 s of CPU on 4,000 "0"s (quadratic backtracking), on a public
+    # endpoint: malformed messages must be refused before it runs.
+    import siwe.siwe
+
+    from exchange.accounts import errors, signin
+
+    def slow_parser(**kwargs: object) -> None:
+        raise AssertionError("the ABNF parser ran on a malformed message")
+
+    monkeypatch.setattr(siwe.siwe, "ABNFParsedMessage", slow_parser)
+    with pytest.raises(errors.SiweMalformed):
+        signin.parse(message)
