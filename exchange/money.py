@@ -11,6 +11,7 @@ import re
 from decimal import Context, Decimal, InvalidOperation
 from typing import Any
 
+from django import forms
 from django.core.exceptions import ValidationError
 from django.core.validators import DecimalValidator
 from django.db import models
@@ -106,6 +107,25 @@ def from_base_units(units: int, decimals: int) -> str:
     return f"{sign}{whole}.{fraction}" if fraction else sign + whole
 
 
+# Base units typed into the admin (risk limits, market sizes): an optional sign and ASCII digits.
+# Django's form fields would take "1_0" or "\u0661" through Decimal()/int().
+_BASE_UNITS_INPUT = re.compile(r"-?[0-9]{1,78}")
+
+
+class BaseUnitsFormField(forms.IntegerField):
+    def to_python(self, value: object) -> int | None:
+        if value in self.empty_values:
+            return None
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        text = str(value).strip()  # a text box's surrounding spaces are harmless
+        if not _BASE_UNITS_INPUT.fullmatch(text):
+            raise ValidationError(
+                "Enter a whole number of base units in ASCII digits.", code="invalid"
+            )
+        return int(text)
+
+
 class BaseUnitsField(models.DecimalField):
     """NUMERIC(78, 0) in PostgreSQL (wide enough for uint256), ``int`` in Python.
 
@@ -129,6 +149,10 @@ class BaseUnitsField(models.DecimalField):
         # DecimalValidator inspects Decimal digits; the value here is an int already checked to
         # be whole by to_python, and PostgreSQL enforces the 78-digit width.
         return [v for v in super().validators if not isinstance(v, DecimalValidator)]
+
+    def formfield(self, **kwargs: Any):  # type: ignore[no-untyped-def]
+        # Not DecimalField's form field: it parses with Decimal() (see BaseUnitsFormField).
+        return models.Field.formfield(self, **{"form_class": BaseUnitsFormField, **kwargs})
 
     def from_db_value(self, value: Decimal | None, expression: object, connection: object):  # type: ignore[no-untyped-def]
         return None if value is None else int(value)

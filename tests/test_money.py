@@ -1,10 +1,18 @@
 from __future__ import annotations
 
 import pytest
+from django.core.exceptions import ValidationError
 from hypothesis import given
 from hypothesis import strategies as st
 
-from exchange.money import AmountError, NumberError, from_base_units, parse_whole, to_base_units
+from exchange.money import (
+    AmountError,
+    BaseUnitsField,
+    NumberError,
+    from_base_units,
+    parse_whole,
+    to_base_units,
+)
 
 
 @pytest.mark.parametrize(
@@ -80,3 +88,12 @@ def test_parse_whole_ranges_and_strings_switch() -> None:
     with pytest.raises(NumberError):
         parse_whole("5", strings=False)
     assert parse_whole(5, strings=False) == 5
+
+
+@pytest.mark.parametrize("text", ["1_0", "\u0661", "\uff11\uff10", "1.0", "1e3", "ten"])
+def test_base_units_typed_into_the_admin_follow_the_grammar(text: str) -> None:
+    field = BaseUnitsField().formfield()
+    with pytest.raises(ValidationError):
+        field.clean(text)
+    assert field.clean(" 10 ") == 10
+    assert field.clean(str(2**255)) == 2**255
