@@ -7,8 +7,11 @@ as ``NAME_FILE`` (a path whose content is the value), the usual convention for m
 
 from __future__ import annotations
 
+import ipaddress
 import os
-from collections.abc import Mapping
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
 
@@ -22,6 +25,21 @@ class ConfigError(RuntimeError):
     def __init__(self, name: str, problem: str) -> None:
         super().__init__(f"configuration error in {name}: {problem}")
         self.name = name
+
+
+# gunicorn's APP_LOAD_ERROR: its arbiter halts instead of respawning workers that cannot boot.
+CONFIG_EXIT_STATUS = 4
+
+
+@contextmanager
+def exit_on_config_error() -> Iterator[None]:
+    """Around a process's settings load: a ConfigError ends it with its one-line message (the
+    README's promise), not a traceback."""
+    try:
+        yield
+    except ConfigError as exc:
+        print(exc, file=sys.stderr, flush=True)
+        raise SystemExit(CONFIG_EXIT_STATUS) from None
 
 
 @dataclass(frozen=True)
@@ -100,6 +118,15 @@ class Env:
             if "://" in value or "/" in value or " " in value:
                 raise ConfigError(name, f"expected host names, not URLs, got {value!r}")
         return values
+
+    def networks(
+        self, name: str, default: list[str]
+    ) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        """IP addresses or CIDR networks: ``10.0.0.0/8,192.0.2.7,::1``."""
+        try:
+            return [ipaddress.ip_network(value) for value in self.list(name, default)]
+        except ValueError as exc:
+            raise ConfigError(name, f"expected IP addresses or networks: {exc}") from None
 
     def origins(self, name: str, default: list[str]) -> list[str]:
         """Browser origins: ``scheme://host[:port]``, nothing after."""

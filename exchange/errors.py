@@ -154,6 +154,43 @@ def server_error(request: HttpRequest) -> HttpResponse:
     return _json_error("server_error", "An unexpected error occurred.", 500)
 
 
+# Answers Django builds itself ignore handler404/500 while DEBUG is on (its technical pages list
+# every URL pattern, or the traceback), and a few come from middleware (CSRF, APPEND_SLASH): under
+# /api/ this middleware turns any non-JSON error answer into the one error body, whatever DEBUG.
+_STATUS_CODES = {
+    400: "bad_request", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+    413: "request_too_large", 500: "server_error",
+}  # fmt: skip
+_KEPT_HEADERS = ("Allow", "Retry-After", "WWW-Authenticate", "Vary")
+
+
+class ApiErrorBodyMiddleware:
+    def __init__(self, get_response: Any) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if not _is_api(request):
+            return self.get_response(request)
+        # Path parameters go to PostgreSQL as text, which cannot hold NUL: no API path has one.
+        if "\x00" in request.path:
+            return _json_error("not_found", "No API endpoint at this path.", 404)
+        response = self.get_response(request)
+        if response.status_code < 400 or response.get("Content-Type", "").startswith(
+            "application/json"
+        ):
+            return response
+        status_code = response.status_code
+        code = _STATUS_CODES.get(status_code, "error")
+        message = "An unexpected error occurred." if status_code >= 500 else f"HTTP {status_code}."
+        if status_code == 404:
+            message = "No API endpoint at this path."
+        replaced = _json_error(code, message, status_code)
+        for name in _KEPT_HEADERS:
+            if name in response:
+                replaced[name] = response[name]
+        return replaced
+
+
 def openapi_document_server_error(
     result: dict[str, Any], generator: Any, request: Any, public: bool
 ) -> dict[str, Any]:

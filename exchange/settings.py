@@ -11,16 +11,26 @@ env = Env()
 
 CLEARWAY_ENV = env.choice("CLEARWAY_ENV", "dev", ("dev", "test", "prod"))
 DEBUG = env.bool("DEBUG", CLEARWAY_ENV == "dev")
+PROD = CLEARWAY_ENV == "prod"
 
-if CLEARWAY_ENV == "prod":
+if PROD:
+    # DEBUG pages list URL patterns and settings, and DEBUG keeps every query in memory.
+    if DEBUG:
+        raise ConfigError("DEBUG", "must be off when CLEARWAY_ENV=prod")
     SECRET_KEY = env.str("SECRET_KEY")
-    if len(SECRET_KEY) < 32:
-        raise ConfigError("SECRET_KEY", "must be at least 32 characters outside dev")
+    # Django's own deploy check (security.W009) asks for 50+ characters, 5+ of them distinct.
+    if len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5:
+        raise ConfigError(
+            "SECRET_KEY", "must be at least 50 characters (5+ distinct) when CLEARWAY_ENV=prod"
+        )
 else:
     # A fixed key keeps dev sessions and tokens valid across restarts; it is never used in prod.
     SECRET_KEY = env.str("SECRET_KEY", "dev-only-insecure-key-do-not-use-in-production-0000")
 
-ALLOWED_HOSTS = env.hosts("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
+# `testserver` is Django's test client's host: never a default in prod.
+ALLOWED_HOSTS = env.hosts(
+    "ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", *([] if PROD else ["testserver"])]
+)
 CORS_ALLOWED_ORIGINS = env.origins("CORS_ALLOWED_ORIGINS", [])
 CSRF_TRUSTED_ORIGINS = CORS_ALLOWED_ORIGINS
 
@@ -118,6 +128,29 @@ WITHDRAWAL_ADDRESS_COOLING_OFF_SECONDS = env.int(
 )
 WITHDRAWAL_ALLOWLIST_REQUIRED = env.bool("WITHDRAWAL_ALLOWLIST_REQUIRED", False)
 
+# Who may read /metrics on the API port: client addresses or networks (REMOTE_ADDR, so the
+# proxy's own address when one fronts the API). Everyone else gets 403.
+METRICS_ALLOWED_NETWORKS = env.networks("METRICS_ALLOWED_NETWORKS", ["127.0.0.1/32", "::1/128"])
+# The admin's login form: a token bucket per client address over its POSTs (guessing passwords).
+ADMIN_LOGIN_RATE_PER_MINUTE = env.int("ADMIN_LOGIN_RATE_PER_MINUTE", 5, minimum=1)
+ADMIN_LOGIN_BURST = env.int("ADMIN_LOGIN_BURST", 10, minimum=1)
+
+# HTTPS in prod (`manage.py check --deploy` passes with no warning; tests/ops/test_settings.py).
+# TLS usually ends at a proxy: name the header it sets (SECURE_PROXY_SSL_HEADER=X-Forwarded-Proto)
+# so Django sees https there, or the SSL redirect loops.
+if PROD:
+    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", True)
+    # Probes and scrapes come over plain HTTP from inside the network.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", 31_536_000, minimum=0)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", True)
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    _proxy_header = env.raw("SECURE_PROXY_SSL_HEADER")
+    if _proxy_header:
+        SECURE_PROXY_SSL_HEADER = ("HTTP_" + _proxy_header.upper().replace("-", "_"), "https")
+
 # Seconds each /readyz dependency check may take before it counts as down.
 READINESS_TIMEOUT = env.int("READINESS_TIMEOUT", 2, minimum=1)
 
@@ -146,6 +179,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "exchange.errors.ApiErrorBodyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # /static/ from the app itself (gunicorn serves no files), before anything else does work.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -196,7 +230,9 @@ CHANNEL_LAYERS = {
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # Refuses deep nesting and lone surrogates (400 malformed_request) instead of a 500.
+    "DEFAULT_PARSER_CLASSES": ["exchange.parsers.JSONParser"],
+    "DEFAULT_METADATA_CLASS": "exchange.parsers.Metadata",
     "EXCEPTION_HANDLER": "exchange.errors.exception_handler",
     # Secure by default: a view is for signed-in traders unless it says otherwise.
     "DEFAULT_AUTHENTICATION_CLASSES": [

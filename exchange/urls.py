@@ -2,6 +2,8 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from exchange.ops import views as ops_views
+
 # Errors raised outside DRF's views (unknown URLs, crashes) keep the API's error body under /api/.
 handler400 = "exchange.errors.bad_request"
 handler403 = "exchange.errors.permission_denied"
@@ -10,6 +12,8 @@ handler500 = "exchange.errors.server_error"
 
 urlpatterns = [
     path("", include("exchange.ops.urls")),
+    # Before admin.site.urls: the throttled login answers admin:login's path.
+    path("admin/login/", ops_views.admin_login),
     path("admin/", admin.site.urls),
     path("api/v1/", include("exchange.accounts.urls")),
     path("api/v1/", include("exchange.ledger.urls")),
@@ -20,5 +24,6 @@ urlpatterns = [
     path("api/v1/", include("exchange.withdrawals.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
-    path("", include("django_prometheus.urls")),
+    # django_prometheus.urls, restricted to METRICS_ALLOWED_NETWORKS.
+    path("metrics", ops_views.metrics, name="prometheus-django-metrics"),
 ]

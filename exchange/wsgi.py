@@ -5,5 +5,8 @@ import os
 
 from django.core.wsgi import get_wsgi_application
 
+from exchange.envvars import exit_on_config_error
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "exchange.settings")
-application = get_wsgi_application()
+with exit_on_config_error():
+    application = get_wsgi_application()

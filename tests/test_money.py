@@ -1,10 +1,18 @@
 from __future__ import annotations
 
 import pytest
+from django.core.exceptions import ValidationError
 from hypothesis import given
 from hypothesis import strategies as st
 
-from exchange.money import AmountError, from_base_units, to_base_units
+from exchange.money import (
+    AmountError,
+    BaseUnitsField,
+    NumberError,
+    from_base_units,
+    parse_whole,
+    to_base_units,
+)
 
 
 @pytest.mark.parametrize(
@@ -46,3 +54,46 @@ def test_from_base_units_formats_plainly() -> None:
     assert from_base_units(1, 18) == "0.000000000000000001"
     assert from_base_units(-25, 1) == "-2.5"
     assert from_base_units(7, 0) == "7"
+
+
+# The grammar (docs/API.md): Decimal() and int() take all of these, and each once moved money.
+@pytest.mark.parametrize(
+    "text",
+    ["\u0661", "\uff11", "1_0", "1_000.5", " 1", "1 ", "\t1", ".5", "1.", "\u0661.\u0660",
+     "1" * 101, "\u00b9", "\U0001d7ce"],
+)  # fmt: skip
+def test_to_base_units_takes_only_ascii_digits(text: str) -> None:
+    with pytest.raises(AmountError):
+        to_base_units(text, 6)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"), [(7, 7), ("7", 7), ("007", 7), (0, 0), (2**256 - 1, 2**256 - 1)]
+)
+def test_parse_whole_takes_json_integers_and_ascii_digit_strings(value, expected) -> None:
+    assert parse_whole(value) == expected
+
+
+@pytest.mark.parametrize(
+    "value", [True, False, 1.0, "1.0", "1_0", "\u0661", "-1", "+1", " 1", "", "1e3", None, [1]]
+)
+def test_parse_whole_refuses_the_rest(value) -> None:
+    with pytest.raises(NumberError):
+        parse_whole(value)
+
+
+def test_parse_whole_ranges_and_strings_switch() -> None:
+    with pytest.raises(NumberError, match="between"):
+        parse_whole(86_401, minimum=0, maximum=86_400)
+    with pytest.raises(NumberError):
+        parse_whole("5", strings=False)
+    assert parse_whole(5, strings=False) == 5
+
+
+@pytest.mark.parametrize("text", ["1_0", "\u0661", "\uff11\uff10", "1.0", "1e3", "ten"])
+def test_base_units_typed_into_the_admin_follow_the_grammar(text: str) -> None:
+    field = BaseUnitsField().formfield()
+    with pytest.raises(ValidationError):
+        field.clean(text)
+    assert field.clean(" 10 ") == 10
+    assert field.clean(str(2**255)) == 2**255

@@ -42,7 +42,10 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "exchange.settings")
     import django
 
-    django.setup()
+    from exchange.envvars import exit_on_config_error
+
+    with exit_on_config_error():
+        django.setup()
     from prometheus_client import start_http_server
 
     from exchange.matching_worker.publish import BackgroundPublisher

@@ -173,7 +173,10 @@ def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "exchange.settings")
     import django
 
-    django.setup()
+    from exchange.envvars import exit_on_config_error
+
+    with exit_on_config_error():
+        django.setup()
     asyncio.run(serve())
 
 

@@ -75,12 +75,13 @@ class LoginApi(APIView):
 
     class InputSerializer(serializers.Serializer):
         message = serializers.CharField(
+            min_length=1,
             max_length=MAX_MESSAGE_LENGTH,
             trim_whitespace=False,
             help_text="The EIP-4361 message exactly as the wallet signed it.",
         )
         signature = serializers.CharField(
-            max_length=200, help_text="65-byte EIP-191 signature, 0x-prefixed hex."
+            min_length=1, max_length=200, help_text="65-byte EIP-191 signature, 0x-prefixed hex."
         )
 
         class Meta:
@@ -104,7 +105,9 @@ class LoginApi(APIView):
         request=InputSerializer,
         responses={
             200: OutputSerializer,
-            400: error_response("validation_error", "siwe_malformed", "signature_not_canonical"),
+            400: error_response(
+                "validation_error", "malformed_request", "siwe_malformed", "signature_not_canonical"
+            ),
             401: error_response(*SIWE_REJECTIONS),
             429: error_response("rate_limited"),
         },

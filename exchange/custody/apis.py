@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers
-from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -15,6 +14,7 @@ from exchange.accounts.schema import AUTH_ERRORS, error_response
 from exchange.custody.models import Deposit
 from exchange.custody.selectors import deposit_list, fill_proof
 from exchange.money import from_base_units
+from exchange.pagination import CursorPagination
 
 
 class TraderApi(APIView):
@@ -107,6 +107,7 @@ class DepositListApi(TraderApi, generics.GenericAPIView):
         ),
         responses={
             200: OutputSerializer(many=True),
+            400: error_response("invalid_number"),
             401: error_response(*AUTH_ERRORS),
             # A cursor that does not decode: DRF's CursorPagination answers 404 for it.
             404: error_response("not_found"),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, serializers
-from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -15,6 +14,7 @@ from exchange.accounts.schema import AUTH_ERRORS, error_response
 from exchange.ledger.models import Balance, JournalLine
 from exchange.ledger.selectors import balance_list, journal_line_list
 from exchange.money import from_base_units
+from exchange.pagination import CursorPagination
 
 
 class BalanceListApi(APIView):
@@ -65,7 +65,7 @@ class JournalLineListApi(generics.ListAPIView):
     pagination_class = LedgerPagination
 
     class FilterSerializer(serializers.Serializer):
-        asset = serializers.CharField(required=False, max_length=16)
+        asset = serializers.CharField(required=False, min_length=1, max_length=16)
 
     class OutputSerializer(serializers.Serializer):
         id = serializers.IntegerField()
@@ -86,7 +86,7 @@ class JournalLineListApi(generics.ListAPIView):
     serializer_class = OutputSerializer
 
     def get_queryset(self):  # type: ignore[no-untyped-def]
-        filters = self.FilterSerializer(data=self.request.query_params)
+        filters = self.FilterSerializer(data=self.request.query_params.dict())
         filters.is_valid(raise_exception=True)
         return journal_line_list(
             account=self.request.user, asset_symbol=filters.validated_data.get("asset")
@@ -97,10 +97,16 @@ class JournalLineListApi(generics.ListAPIView):
         summary="My journal lines",
         description="Every movement of my balances, newest first, cursor-paginated "
         "(follow `next`; `limit` sets the page size, at most 500).",
-        parameters=[OpenApiParameter("asset", str, description="Only this asset's lines.")],
+        parameters=[
+            OpenApiParameter(
+                "asset",
+                {"type": "string", "minLength": 1, "maxLength": 16},
+                description="Only this asset's lines.",
+            )
+        ],
         responses={
             200: OutputSerializer(many=True),
-            400: error_response("validation_error"),
+            400: error_response("validation_error", "invalid_number"),
             401: error_response(*AUTH_ERRORS),
             404: error_response("not_found (an invalid cursor)"),
         },

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import generics, serializers
-from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -17,7 +16,8 @@ from rest_framework.views import APIView
 from exchange.accounts.schema import error_response
 from exchange.markets.models import Market
 from exchange.matching_worker.publish import DEPTH_LEVELS
-from exchange.money import from_base_units
+from exchange.money import WholeNumberField, from_base_units
+from exchange.pagination import CursorPagination
 from exchange.realtime.selectors import book_get, market_get, trade_list
 from exchange.trading.errors import MarketNotFound
 from exchange.trading.models import Trade
@@ -107,8 +107,12 @@ class MarketBookApi(APIView):
     permission_classes = ()
 
     class FilterSerializer(serializers.Serializer):
-        depth = serializers.IntegerField(
-            min_value=1, max_value=DEPTH_LEVELS, default=DEPTH_LEVELS, help_text="Levels a side."
+        depth = WholeNumberField(
+            strings="accepted",
+            min_value=1,
+            max_value=DEPTH_LEVELS,
+            default=DEPTH_LEVELS,
+            help_text="Levels a side.",
         )
 
     class OutputSerializer(serializers.Serializer):
@@ -145,13 +149,13 @@ class MarketBookApi(APIView):
         parameters=[FilterSerializer],
         responses={
             200: OutputSerializer,
-            400: error_response("validation_error"),
+            400: error_response("validation_error", "invalid_number"),
             404: error_response("market_not_found"),
         },
         tags=["markets"],
     )
     def get(self, request: Request, symbol: str) -> Response:
-        params = self.FilterSerializer(data=request.query_params)
+        params = self.FilterSerializer(data=request.query_params.dict())
         params.is_valid(raise_exception=True)
         market = _market(symbol)
         book = book_get(market=market, depth=params.validated_data["depth"])
@@ -205,6 +209,7 @@ class MarketTradeListApi(generics.ListAPIView):
         "websocket trade event.",
         responses={
             200: OutputSerializer(many=True),
+            400: error_response("invalid_number"),
             404: error_response("market_not_found", "not_found"),
         },
         tags=["markets"],

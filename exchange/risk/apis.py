@@ -23,7 +23,13 @@ from exchange.accounts.models import Account
 from exchange.accounts.schema import AUTH_ERRORS, error_response
 from exchange.errors import ValidationFailed
 from exchange.markets.models import Market
-from exchange.money import AmountError, from_base_units, to_base_units
+from exchange.money import (
+    AmountError,
+    DecimalStringField,
+    WholeNumberField,
+    from_base_units,
+    to_base_units,
+)
 from exchange.risk.errors import AccountNotFound, MarketNotFound
 from exchange.risk.models import LIMIT_NAMES, LIMIT_UNITS
 from exchange.risk.selectors import (
@@ -174,26 +180,24 @@ class AccountRiskApi(StaffApi):
 
 class AccountRiskLimitsApi(StaffApi):
     class InputSerializer(serializers.Serializer):
-        market = serializers.CharField(max_length=33)
-        max_order_quantity = serializers.CharField(
-            required=False, allow_null=True, max_length=100, help_text="Base asset, per order."
+        market = serializers.CharField(min_length=1, max_length=33)
+        max_order_quantity = DecimalStringField(
+            required=False, allow_null=True, help_text="Base asset, per order."
         )
-        max_order_notional = serializers.CharField(
-            required=False, allow_null=True, max_length=100, help_text="Quote asset, per order."
+        max_order_notional = DecimalStringField(
+            required=False, allow_null=True, help_text="Quote asset, per order."
         )
-        max_open_orders = serializers.IntegerField(
+        max_open_orders = WholeNumberField(
             required=False, allow_null=True, min_value=0, max_value=2**31 - 1
         )
-        max_daily_notional = serializers.CharField(
-            required=False, allow_null=True, max_length=100, help_text="Quote asset, per UTC day."
+        max_daily_notional = DecimalStringField(
+            required=False, allow_null=True, help_text="Quote asset, per UTC day."
         )
-        max_position = serializers.CharField(
-            required=False, allow_null=True, max_length=100, help_text="Base asset."
-        )
-        rate_limit_per_second = serializers.IntegerField(
+        max_position = DecimalStringField(required=False, allow_null=True, help_text="Base asset.")
+        rate_limit_per_second = WholeNumberField(
             required=False, allow_null=True, min_value=1, max_value=2**31 - 1
         )
-        rate_limit_burst = serializers.IntegerField(
+        rate_limit_burst = WholeNumberField(
             required=False, allow_null=True, min_value=1, max_value=2**31 - 1
         )
 
@@ -212,7 +216,9 @@ class AccountRiskLimitsApi(StaffApi):
         request=InputSerializer,
         responses={
             200: MarketRiskSerializer,
-            400: error_response("validation_error", "invalid_amount"),
+            400: error_response(
+                "validation_error", "malformed_request", "invalid_amount", "invalid_number"
+            ),
             401: error_response(*AUTH_ERRORS),
             403: error_response("forbidden (not staff; or a session POST without its CSRF token)"),
             404: error_response("account_not_found", "market_not_found"),

@@ -5,7 +5,6 @@ from __future__ import annotations
 from django.conf import settings
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
-from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -17,7 +16,14 @@ from exchange.errors import ValidationFailed
 from exchange.markets.models import Market
 from exchange.matching import OrderType, SelfTradePrevention, Side, TimeInForce
 from exchange.matching.enums import REJECT_REASONS
-from exchange.money import AmountError, from_base_units, to_base_units
+from exchange.money import (
+    AmountError,
+    DecimalStringField,
+    WholeNumberField,
+    from_base_units,
+    to_base_units,
+)
+from exchange.pagination import CursorPagination
 from exchange.risk.errors import ORDER_REJECTIONS
 from exchange.risk.services import rate_limit_order
 from exchange.trading import eip712
@@ -36,10 +42,10 @@ from exchange.trading.services import (
 
 # Every code POST /orders can answer, by status (the risk engine's come from its own table).
 PLACE_ERRORS_400 = (
-    "validation_error", "invalid_amount", "market_not_found", "signature_invalid",
-    "signature_not_canonical",
-    "order_expired", "expiry_too_far", "protection_price_required", "price_not_on_tick",
-    "quantity_not_on_lot", "notional_above_max", *REJECT_REASONS,
+    "validation_error", "malformed_request", "invalid_amount", "invalid_number",
+    "signature_invalid", "signature_not_canonical", "order_expired", "expiry_too_far",
+    "protection_price_required", "price_not_on_tick", "quantity_not_on_lot",
+    "notional_above_max", *REJECT_REASONS,
 )  # fmt: skip
 PLACE_ERRORS_409 = (
     "market_not_open", "nonce_reused", "client_order_id_conflict", "insufficient_funds",
@@ -92,7 +98,10 @@ class IdPagination(CursorPagination):
 
 # A list's errors besides authentication: a bad filter, and a cursor that does not decode (DRF's
 # CursorPagination answers 404 for it).
-LIST_ERRORS = {400: error_response("validation_error"), 404: error_response("not_found")}
+LIST_ERRORS = {
+    400: error_response("validation_error", "invalid_number"),
+    404: error_response("not_found"),
+}
 
 
 class TraderApi(APIView):
@@ -180,16 +189,15 @@ class Eip712Api(APIView):
 
 class OrderCollectionApi(TraderListApi):
     class InputSerializer(serializers.Serializer):
-        market = serializers.CharField(max_length=33)
+        market = serializers.CharField(min_length=1, max_length=33)
         side = serializers.ChoiceField([s.value for s in Side])
         type = serializers.ChoiceField([t.value for t in OrderType])
-        price = serializers.CharField(
+        price = DecimalStringField(
             required=False,
             allow_null=True,
-            max_length=100,
             help_text="Decimal string, quote per base. Limit orders.",
         )
-        quantity = serializers.CharField(max_length=100, help_text="Decimal string, base asset.")
+        quantity = DecimalStringField(help_text="Decimal string, base asset.")
         time_in_force = serializers.ChoiceField(
             [t.value for t in TimeInForce if t != TimeInForce.POST_ONLY],
             required=False,
@@ -197,23 +205,24 @@ class OrderCollectionApi(TraderListApi):
             "engine does). The signed `timeInForce` is this value, defaults applied.",
         )
         post_only = serializers.BooleanField(default=False)
+        # "" is the market default, as the EIP-712 types document it.
         self_trade_prevention = serializers.ChoiceField(
-            [m.value for m in SelfTradePrevention], required=False, default=""
+            [m.value for m in SelfTradePrevention], required=False, default="", allow_blank=True
         )
         client_order_id = serializers.RegexField(r"^[A-Za-z0-9_.:-]{1,64}$")
-        nonce = serializers.IntegerField(min_value=0, max_value=2**256 - 1)
-        expiry = serializers.IntegerField(min_value=1, max_value=2**63 - 1, help_text="Unix s.")
+        nonce = WholeNumberField(strings="documented", min_value=0, max_value=2**256 - 1)
+        expiry = WholeNumberField(min_value=1, max_value=2**63 - 1, help_text="Unix s.")
         signature = serializers.RegexField(r"^0x[0-9a-fA-F]{130}$")
 
         class Meta:
             ref_name = "OrderPlaceInput"
 
     class FilterSerializer(serializers.Serializer):
-        market = serializers.CharField(required=False, max_length=33)
+        market = serializers.CharField(required=False, min_length=1, max_length=33)
         status = serializers.ChoiceField(["open", *[s.value for s in Order.Status]], required=False)
 
     class CancelAllSerializer(serializers.Serializer):
-        market = serializers.CharField(required=False, max_length=33)
+        market = serializers.CharField(required=False, min_length=1, max_length=33)
         side = serializers.ChoiceField([s.value for s in Side], required=False)
 
     class CancelAllOutputSerializer(serializers.Serializer):
@@ -237,6 +246,7 @@ class OrderCollectionApi(TraderListApi):
             400: error_response(*PLACE_ERRORS_400),
             401: error_response(*AUTH_ERRORS),
             403: error_response("signer_mismatch", *ORDER_REJECTIONS[403]),
+            404: error_response("market_not_found"),
             409: error_response(*PLACE_ERRORS_409),
             422: error_response(*ORDER_REJECTIONS[422]),
             429: error_response("rate_limited"),
@@ -275,7 +285,7 @@ class OrderCollectionApi(TraderListApi):
         tags=["orders"],
     )
     def get(self, request: Request) -> Response:
-        filters = self.FilterSerializer(data=request.query_params)
+        filters = self.FilterSerializer(data=request.query_params.dict())
         filters.is_valid(raise_exception=True)
         page = self.paginate_queryset(order_list(account=request.user, **filters.validated_data))
         return self.get_paginated_response(OrderOutputSerializer(page, many=True).data)
@@ -294,7 +304,7 @@ class OrderCollectionApi(TraderListApi):
         tags=["orders"],
     )
     def delete(self, request: Request) -> Response:
-        params = self.CancelAllSerializer(data=request.query_params)
+        params = self.CancelAllSerializer(data=request.query_params.dict())
         params.is_valid(raise_exception=True)
         symbol = params.validated_data.get("market")
         market = _market(symbol) if symbol else None
@@ -319,16 +329,16 @@ def default_time_in_force(order_type: str) -> str:
     return TimeInForce.IOC.value if order_type == OrderType.MARKET else TimeInForce.GTC.value
 
 
-def _order_request(market: Market, data: dict) -> OrderRequest:
+def _units(data: dict, field: str, decimals: int) -> int:
     try:
-        price = (
-            None
-            if data.get("price") in (None, "")
-            else to_base_units(data["price"], market.quote.decimals)
-        )
-        quantity = to_base_units(data["quantity"], market.base.decimals)
+        return to_base_units(data[field], decimals)
     except AmountError as exc:
-        raise ValidationFailed(str(exc), code="invalid_amount") from None
+        raise ValidationFailed(str(exc), code="invalid_amount", extra={"field": field}) from None
+
+
+def _order_request(market: Market, data: dict) -> OrderRequest:
+    price = None if data.get("price") is None else _units(data, "price", market.quote.decimals)
+    quantity = _units(data, "quantity", market.base.decimals)
     return OrderRequest(
         market=market.symbol,
         side=data["side"],
@@ -414,7 +424,7 @@ class OrderByClientIdApi(TraderApi):
 
 class CancelAfterApi(TraderApi):
     class InputSerializer(serializers.Serializer):
-        timeout = serializers.IntegerField(
+        timeout = WholeNumberField(
             min_value=0, max_value=86_400, help_text="Seconds; 0 disarms the switch."
         )
 
@@ -438,7 +448,7 @@ class CancelAfterApi(TraderApi):
         request=InputSerializer,
         responses={
             200: OutputSerializer,
-            400: error_response("validation_error"),
+            400: error_response("validation_error", "malformed_request", "invalid_number"),
             401: error_response(*AUTH_ERRORS),
         },
         tags=["orders"],
@@ -458,7 +468,7 @@ class CancelAfterApi(TraderApi):
 
 class FillListApi(TraderListApi):
     class FilterSerializer(serializers.Serializer):
-        market = serializers.CharField(required=False, max_length=33)
+        market = serializers.CharField(required=False, min_length=1, max_length=33)
 
     class OutputSerializer(serializers.Serializer):
         trade_id = serializers.CharField()
@@ -513,7 +523,7 @@ class FillListApi(TraderListApi):
         tags=["orders"],
     )
     def get(self, request: Request) -> Response:
-        filters = self.FilterSerializer(data=request.query_params)
+        filters = self.FilterSerializer(data=request.query_params.dict())
         filters.is_valid(raise_exception=True)
         page = self.paginate_queryset(fill_list(account=request.user, **filters.validated_data))
         data = self.OutputSerializer(page, many=True, context={"account": request.user}).data

@@ -7,7 +7,6 @@ from uuid import UUID
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, serializers, status
-from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -16,7 +15,8 @@ from exchange.accounts.authentication import BearerTokenAuthentication
 from exchange.accounts.permissions import IsTrader
 from exchange.accounts.schema import AUTH_ERRORS, error_response
 from exchange.markets.models import Asset
-from exchange.money import AmountError, from_base_units, to_base_units
+from exchange.money import AmountError, DecimalStringField, from_base_units, to_base_units
+from exchange.pagination import CursorPagination
 from exchange.withdrawals.errors import (
     REQUEST_ERRORS,
     AmountNotPositive,
@@ -88,9 +88,11 @@ class WithdrawalCollectionApi(TraderApi, generics.GenericAPIView):
     pagination_class = CreatedPagination
 
     class InputSerializer(serializers.Serializer):
-        asset = serializers.CharField(max_length=16)
-        amount = serializers.CharField(max_length=100, help_text='Decimal string, e.g. "1.5".')
-        destination = serializers.CharField(max_length=64, help_text="0x address paid on chain.")
+        asset = serializers.CharField(min_length=1, max_length=16)
+        amount = DecimalStringField(help_text='Decimal string, e.g. "1.5".')
+        destination = serializers.CharField(
+            min_length=1, max_length=64, help_text="0x address paid on chain."
+        )
         idempotency_key = serializers.RegexField(
             r"^[A-Za-z0-9_.:-]{1,64}$",
             help_text="Yours, unique per withdrawal: a retry with the same key and body returns "
@@ -102,7 +104,7 @@ class WithdrawalCollectionApi(TraderApi, generics.GenericAPIView):
 
     class FilterSerializer(serializers.Serializer):
         state = serializers.ChoiceField(Withdrawal.State.choices, required=False)
-        asset = serializers.CharField(required=False, max_length=16)
+        asset = serializers.CharField(required=False, min_length=1, max_length=16)
 
     @extend_schema(
         operation_id="withdrawals_request",
@@ -159,13 +161,15 @@ class WithdrawalCollectionApi(TraderApi, generics.GenericAPIView):
         parameters=[FilterSerializer],
         responses={
             200: WithdrawalOutputSerializer(many=True),
-            400: error_response("validation_error"),
+            400: error_response("validation_error", "invalid_number"),
             401: error_response(*AUTH_ERRORS),
+            # A cursor that does not decode: CursorPagination answers 404 for it.
+            404: error_response("not_found"),
         },
         tags=["withdrawals"],
     )
     def get(self, request: Request) -> Response:
-        filters = self.FilterSerializer(data=request.query_params)
+        filters = self.FilterSerializer(data=request.query_params.dict())
         filters.is_valid(raise_exception=True)
         page = self.paginate_queryset(
             withdrawal_list(account=request.user, **filters.validated_data)
@@ -219,7 +223,7 @@ class WithdrawalAddressOutputSerializer(serializers.Serializer):
 
 class WithdrawalAddressCollectionApi(TraderApi):
     class InputSerializer(serializers.Serializer):
-        address = serializers.CharField(max_length=64)
+        address = serializers.CharField(min_length=1, max_length=64)
         label = serializers.CharField(max_length=64, required=False, default="", allow_blank=True)
 
         class Meta:
@@ -234,7 +238,7 @@ class WithdrawalAddressCollectionApi(TraderApi):
         request=InputSerializer,
         responses={
             201: WithdrawalAddressOutputSerializer,
-            400: error_response("validation_error", "invalid_destination"),
+            400: error_response("validation_error", "malformed_request", "invalid_destination"),
             401: error_response(*AUTH_ERRORS),
             409: error_response("withdrawal_address_exists"),
         },

@@ -92,7 +92,13 @@ class WithdrawalLimit30d(WithdrawalLimitExceeded):
 
 # Codes of POST /withdrawals by status (insufficient_funds comes from the ledger).
 REQUEST_ERRORS = {
-    400: ("validation_error", AmountNotPositive.code, InvalidAmount.code, InvalidDestination.code),
+    400: (
+        "validation_error",
+        "malformed_request",
+        AmountNotPositive.code,
+        InvalidAmount.code,
+        InvalidDestination.code,
+    ),
     403: (WithdrawalsFrozen.code, DestinationNotAllowlisted.code, DestinationCoolingOff.code),
     404: (AssetNotFound.code,),
     409: ("insufficient_funds", IdempotencyConflict.code, AssetNotWithdrawable.code),

@@ -69,11 +69,17 @@ def test_an_empty_market_has_an_empty_book_at_zero(market) -> None:
     }  # fmt: skip
 
 
-@pytest.mark.parametrize("depth", ["0", "51", "many"])
+@pytest.mark.parametrize("depth", ["0", "51"])
 def test_a_bad_depth_is_a_validation_error(market, depth) -> None:
     response = get("book", depth=depth)
     assert (response.status_code, response.json()["code"]) == (400, "validation_error")
     assert "depth" in response.json()["extra"]["fields"]
+
+
+def test_a_depth_outside_the_numeric_grammar_is_an_invalid_number(market) -> None:
+    response = get("book", depth="many")
+    assert (response.status_code, response.json()["code"]) == (400, "invalid_number")
+    assert response.json()["extra"]["field"] == "depth"
 
 
 @pytest.mark.parametrize("path", ["book", "trades"])

@@ -29,7 +29,8 @@ _VARIABLES = {
     "CLEARWAY_ENV", "DEBUG", "SECRET_KEY", "SECRET_KEY_FILE", "DATABASE_URL", "REDIS_URL",
     "TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "CHAIN_RPC_URL", "CHAIN_ID", "ALLOWED_HOSTS",
     "CORS_ALLOWED_ORIGINS", "CHAIN_POLL_SECONDS", "SETTLEMENT_BATCH_MAX_SECONDS",
-    "CONFIRMATION_DEPTH", "VAULT_ADDRESS",
+    "CONFIRMATION_DEPTH", "VAULT_ADDRESS", "SECURE_PROXY_SSL_HEADER", "SECURE_SSL_REDIRECT",
+    "SECURE_HSTS_SECONDS", "METRICS_ALLOWED_NETWORKS",
 }  # fmt: skip
 
 
@@ -59,6 +60,7 @@ def test_defaults_boot_locally() -> None:
         ("ALLOWED_HOSTS", "localhost,https://exchange.example"),
         ("CORS_ALLOWED_ORIGINS", "app.example"),
         ("CORS_ALLOWED_ORIGINS", "https://app.example/trade"),
+        ("METRICS_ALLOWED_NETWORKS", "10.0.0.0/33"),
     ],
 )
 def test_bad_value_fails_start_up_naming_the_variable(variable: str, value: str) -> None:
@@ -73,10 +75,84 @@ def test_prod_requires_a_secret_key() -> None:
     assert "configuration error in SECRET_KEY: is required" in result.stderr
 
     short = boot({"CLEARWAY_ENV": "prod", "SECRET_KEY": "short"})
-    assert "configuration error in SECRET_KEY: must be at least 32" in short.stderr
+    assert "configuration error in SECRET_KEY: must be at least 50" in short.stderr
 
-    ok = boot({"CLEARWAY_ENV": "prod", "SECRET_KEY": "x" * 40, "ALLOWED_HOSTS": "ex.example"})
+    ok = boot({"CLEARWAY_ENV": "prod", "SECRET_KEY": PROD_KEY, "ALLOWED_HOSTS": "ex.example"})
     assert ok.returncode == 0, ok.stderr
+
+
+# ------------------------------------------------------------------ production posture
+PROD_KEY = "k3y-" + "0123456789abcdef" * 4
+
+
+def manage(*args: str, env: dict[str, str], timeout: int = 60) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if k not in _VARIABLES}
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        env={**clean, "DJANGO_SETTINGS_MODULE": "exchange.settings", **env},
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def test_a_documented_prod_start_passes_the_deploy_check_with_no_warning() -> None:
+    result = manage("check", "--deploy", "--fail-level", "WARNING",
+                    env={"CLEARWAY_ENV": "prod", "SECRET_KEY": PROD_KEY})  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues (0 silenced)." in result.stdout
+    assert "WARNINGS" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("env", "line"),
+    [
+        ({}, "configuration error in SECRET_KEY: is required and not set"),
+        ({"SECRET_KEY": "x" * 49}, "configuration error in SECRET_KEY: must be at least 50"),
+        ({"SECRET_KEY": "ab" * 30}, "configuration error in SECRET_KEY: must be at least 50"),
+        ({"SECRET_KEY": PROD_KEY, "DEBUG": "true"}, "configuration error in DEBUG: must be off"),
+    ],
+)
+def test_a_bad_prod_configuration_stops_with_one_line(env: dict[str, str], line: str) -> None:
+    result = manage("check", env={"CLEARWAY_ENV": "prod", **env})
+    assert result.returncode == 4
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().startswith(line) and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_gunicorn_halts_on_a_bad_configuration_without_a_traceback() -> None:
+    clean = {k: v for k, v in os.environ.items() if k not in _VARIABLES}
+    result = subprocess.run(
+        [str(REPO / ".venv" / "bin" / "gunicorn"), "exchange.wsgi", "-b", "127.0.0.1:0"],
+        env={**clean, "CLEARWAY_ENV": "prod"},
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "configuration error in SECRET_KEY: is required and not set" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_prod_settings_are_safe_by_default() -> None:
+    code = (
+        "import django; django.setup(); from django.conf import settings as s; "
+        "print(s.ALLOWED_HOSTS, s.DEBUG, s.SECURE_SSL_REDIRECT, s.SECURE_HSTS_SECONDS, "
+        "s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, s.SECURE_PROXY_SSL_HEADER)"
+    )
+    clean = {k: v for k, v in os.environ.items() if k not in _VARIABLES}
+    env = {**clean, "DJANGO_SETTINGS_MODULE": "exchange.settings", "CLEARWAY_ENV": "prod",
+           "SECRET_KEY": PROD_KEY, "SECURE_PROXY_SSL_HEADER": "X-Forwarded-Proto"}  # fmt: skip
+    result = subprocess.run([sys.executable, "-c", code], env=env, cwd=REPO,
+                            capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("] ", 1)[1].strip() == (
+        "False True 31536000 True True ('HTTP_X_FORWARDED_PROTO', 'https')"
+    )
+    assert "testserver" not in result.stdout
+    assert boot({"CLEARWAY_ENV": "test"}).returncode == 0
 
 
 def test_secret_from_file(tmp_path) -> None:
