@@ -189,6 +189,14 @@ class DecimalStringField(serializers.CharField):
         super().__init__(**kwargs)
 
     def to_internal_value(self, data: object) -> str:
+        if isinstance(data, str) and data[:1] == "-" and DECIMAL_GRAMMAR.fullmatch(data[1:]):
+            # One rule for every number not above zero ("-5" like "0"): the amount is a number,
+            # just not one that can be spent, paid or traded.
+            raise ValidationFailed(
+                f"{self.field_name}: must be positive",
+                code="amount_not_positive",
+                extra={"field": self.field_name},
+            )
         if not isinstance(data, str) or not DECIMAL_GRAMMAR.fullmatch(
             data[: MAX_NUMBER_LENGTH + 1]
         ):

@@ -42,9 +42,9 @@ from exchange.trading.services import (
 
 # Every code POST /orders can answer, by status (the risk engine's come from its own table).
 PLACE_ERRORS_400 = (
-    "validation_error", "malformed_request", "invalid_amount", "invalid_number",
-    "signature_invalid", "signature_not_canonical", "order_expired", "expiry_too_far",
-    "protection_price_required", "price_not_on_tick", "quantity_not_on_lot",
+    "validation_error", "malformed_request", "invalid_amount", "amount_not_positive",
+    "invalid_number", "signature_invalid", "signature_not_canonical", "order_expired",
+    "expiry_too_far", "protection_price_required", "price_not_on_tick", "quantity_not_on_lot",
     "notional_above_max", *REJECT_REASONS,
 )  # fmt: skip
 PLACE_ERRORS_409 = (
@@ -532,7 +532,8 @@ class FillListApi(TraderListApi):
 
 # Every code POST /orders/{id}/replace can answer besides authentication, by status.
 REPLACE_ERRORS_400 = (
-    "validation_error", "invalid_amount", "signature_invalid", "signature_not_canonical",
+    "validation_error", "malformed_request", "invalid_amount", "amount_not_positive",
+    "invalid_number", "signature_invalid", "signature_not_canonical",
     "order_expired", "expiry_too_far", "price_not_on_tick", "quantity_not_on_lot",
     "notional_above_max", "quantity_not_above_filled", *REJECT_REASONS,
 )  # fmt: skip
@@ -544,17 +545,17 @@ REPLACE_ERRORS_409 = (
 
 class OrderReplaceApi(TraderApi):
     class InputSerializer(serializers.Serializer):
-        price = serializers.CharField(
-            required=False, allow_null=True, max_length=100,
+        price = DecimalStringField(
+            required=False, allow_null=True,
             help_text="New limit price (decimal string, quote per base); omit to keep it.",
         )  # fmt: skip
-        quantity = serializers.CharField(
-            required=False, allow_null=True, max_length=100,
+        quantity = DecimalStringField(
+            required=False, allow_null=True,
             help_text="New TOTAL quantity, filled included (decimal string, base asset); omit "
             "to keep it. Must stay above what is already filled.",
         )  # fmt: skip
-        nonce = serializers.IntegerField(min_value=0, max_value=2**256 - 1)
-        expiry = serializers.IntegerField(min_value=1, max_value=2**63 - 1, help_text="Unix s.")
+        nonce = WholeNumberField(strings="documented", min_value=0, max_value=2**256 - 1)
+        expiry = WholeNumberField(min_value=1, max_value=2**63 - 1, help_text="Unix s.")
         signature = serializers.RegexField(r"^0x[0-9a-fA-F]{130}$")
 
         class Meta:

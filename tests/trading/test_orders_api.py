@@ -198,7 +198,7 @@ def test_eip712_rejection_matrix_is_4xx_and_creates_nothing(trader, case, status
     [
         ({"price": "2000.001"}, "price_not_on_tick"),
         ({"quantity": "0.0001"}, "quantity_not_on_lot"),
-        ({"quantity": "-1"}, "invalid_amount"),
+        ({"quantity": "-1"}, "amount_not_positive"),
         ({"price": "1e3"}, "invalid_amount"),
         ({"quantity": "2000"}, "quantity_above_max"),
         ({"type": "market", "price": None}, "protection_price_required"),
