@@ -217,7 +217,11 @@ class AccountRiskLimitsApi(StaffApi):
         responses={
             200: MarketRiskSerializer,
             400: error_response(
-                "validation_error", "malformed_request", "invalid_amount", "invalid_number"
+                "validation_error",
+                "malformed_request",
+                "invalid_amount",
+                "amount_not_positive",
+                "invalid_number",
             ),
             401: error_response(*AUTH_ERRORS),
             403: error_response("forbidden (not staff; or a session POST without its CSRF token)"),

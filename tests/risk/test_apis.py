@@ -140,7 +140,7 @@ def test_staff_sets_and_clears_overrides(staff: APIClient, market: Market, trade
     ("body", "status", "code"),
     [
         ({"market": "WETH-USDC", "max_order_notional": "1.0000001"}, 400, "invalid_amount"),
-        ({"market": "WETH-USDC", "max_position": "-1"}, 400, "invalid_amount"),
+        ({"market": "WETH-USDC", "max_position": "-1"}, 400, "amount_not_positive"),
         ({"market": "WETH-USDC", "max_open_orders": -1}, 400, "validation_error"),
         ({"market": "WETH-USDC", "rate_limit_per_second": 0}, 400, "validation_error"),
         ({"max_open_orders": 1}, 400, "validation_error"),
