@@ -5,9 +5,29 @@ PY := $(VENV)/bin/python
 PY_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
-.PHONY: deps run test lint format contracts clean
+.PHONY: deps ops-tools run test lint format contracts clean
 
-deps: $(PY_STAMP) $(NODE_STAMP)
+deps: $(PY_STAMP) $(NODE_STAMP) ops-tools
+
+# Monitoring: Prometheus (with promtool, which `make test` runs on the alert rules), Alertmanager
+# and the exporters, from Debian. RUNLEVEL=1 keeps invoke-rc.d from starting the packages' own
+# services: `make run` starts them itself, on the repository's configs.
+OPS_PACKAGES := prometheus prometheus-alertmanager prometheus-node-exporter \
+	prometheus-postgres-exporter prometheus-redis-exporter
+OPS_BINARIES := prometheus promtool prometheus-alertmanager prometheus-node-exporter \
+	prometheus-postgres-exporter prometheus-redis-exporter
+
+ops-tools:
+	@missing=""; for b in $(OPS_BINARIES); do command -v $$b >/dev/null || missing="$$missing $$b"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "[clearway] missing:$$missing: installing Debian's $(OPS_PACKAGES)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 \
+	      apt-get install -y -qq $(OPS_PACKAGES) >/dev/null; \
+	  else \
+	    echo "[clearway] missing:$$missing: install Debian's $(OPS_PACKAGES) (as root)"; \
+	  fi; \
+	fi
 
 $(PY_STAMP): requirements.txt
 	@echo "[clearway] installing Python dependencies into $(VENV)"
