@@ -110,6 +110,11 @@ WITHDRAWAL_ADDRESS_COOLING_OFF_SECONDS = env.int(
 )
 WITHDRAWAL_ALLOWLIST_REQUIRED = env.bool("WITHDRAWAL_ALLOWLIST_REQUIRED", False)
 
+# Ops gauges the Temporal worker samples from the database (exchange.ops.gauges): queues every
+# OPS_SAMPLE_SECONDS; the ledger check and vault reconciliation every LEDGER_CHECK_SECONDS (0: off).
+OPS_SAMPLE_SECONDS = env.seconds("OPS_SAMPLE_SECONDS", 15, minimum=1)
+LEDGER_CHECK_SECONDS = env.int("LEDGER_CHECK_SECONDS", 300, minimum=0)
+
 # Seconds each /readyz dependency check may take before it counts as down.
 READINESS_TIMEOUT = env.int("READINESS_TIMEOUT", 2, minimum=1)
 

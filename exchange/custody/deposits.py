@@ -174,6 +174,13 @@ def deposit_credit(*, deposit_pk: int, confirmations: int) -> Deposit:
     return deposit
 
 
+def _count_reorg(replaced: int, depth: int) -> None:
+    # A block ``depth`` deep counts as final (its deposits are credited): a reorg replacing
+    # that many scanned blocks took back something we treated as final.
+    if replaced >= depth:
+        metrics.CHAIN_DEEP_REORGS.inc()
+
+
 def chain_scan(*, max_blocks: int, depth: int) -> ScanResult:
     """Scan up to ``max_blocks`` new blocks of the vault's chain, then credit every seen deposit
     that is ``depth`` blocks deep (1: in a block) on the scanned chain.
@@ -197,6 +204,8 @@ def chain_scan(*, max_blocks: int, depth: int) -> ScanResult:
         )
         if reorg:
             ancestor = _rewind(chain, cursor)
+            _count_reorg(cursor.block_number - ancestor, depth)
+            metrics.CHAIN_LAST_SCAN.set_to_current_time()
             return ScanResult(start, ancestor, head, 0, 0, reorg=True, reopened=_reopened(chain))
         headers: list[dict] = []
         logs: list[DepositLog] = []
@@ -212,6 +221,8 @@ def chain_scan(*, max_blocks: int, depth: int) -> ScanResult:
                 parent = _hex(header["hash"])
             if reorg:
                 ancestor = _rewind(chain, cursor)
+                _count_reorg(cursor.block_number - ancestor, depth)
+                metrics.CHAIN_LAST_SCAN.set_to_current_time()
                 return ScanResult(
                     start, ancestor, head, 0, 0, reorg=True, reopened=_reopened(chain)
                 )
@@ -223,6 +234,7 @@ def chain_scan(*, max_blocks: int, depth: int) -> ScanResult:
     seen = _record(chain, cursor, headers, logs) if headers else 0
     tip = end if headers else cursor.block_number
     metrics.CHAIN_SCANNED_BLOCK.set(tip)
+    metrics.CHAIN_HEAD_BLOCK.set(head)
     metrics.CHAIN_HEAD_LAG.set(max(0, head - tip))
     settlements_recheck(chain=chain)
 
@@ -238,4 +250,5 @@ def chain_scan(*, max_blocks: int, depth: int) -> ScanResult:
             credited += 1
         elif confirmations != deposit.confirmations:
             Deposit.objects.filter(pk=deposit.pk).update(confirmations=confirmations)
+    metrics.CHAIN_LAST_SCAN.set_to_current_time()
     return ScanResult(start, tip, head, seen, credited, reorg=False, reopened=_reopened(chain))

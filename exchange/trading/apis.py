@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
+from django.http import HttpRequest
+from django.http.response import HttpResponseBase
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.pagination import CursorPagination
@@ -22,6 +26,7 @@ from exchange.risk.errors import ORDER_REJECTIONS
 from exchange.risk.services import rate_limit_order
 from exchange.trading import eip712
 from exchange.trading.errors import MarketNotFound
+from exchange.trading.metrics import observe_intake
 from exchange.trading.models import Order, Trade
 from exchange.trading.selectors import fill_list, order_get, order_list
 from exchange.trading.services import (
@@ -233,6 +238,13 @@ class OrderCollectionApi(TraderListApi):
         },
         tags=["orders"],
     )
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        if request.method != "POST":
+            return super().dispatch(request, *args, **kwargs)
+        return observe_intake(
+            lambda: super(OrderCollectionApi, self).dispatch(request, *args, **kwargs)
+        )
+
     def post(self, request: Request) -> Response:
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
