@@ -115,6 +115,16 @@ WITHDRAWAL_ALLOWLIST_REQUIRED = env.bool("WITHDRAWAL_ALLOWLIST_REQUIRED", False)
 OPS_SAMPLE_SECONDS = env.seconds("OPS_SAMPLE_SECONDS", 15, minimum=1)
 LEDGER_CHECK_SECONDS = env.int("LEDGER_CHECK_SECONDS", 300, minimum=0)
 
+# Alertmanager: where operators' resolutions create silences (its v2 API), and the bearer token
+# its webhook must present to /api/v1/alerts/webhook (a secret: ALERTMANAGER_WEBHOOK_TOKEN_FILE in
+# production; unset there, the webhook refuses every call).
+ALERTMANAGER_URL = env.url("ALERTMANAGER_URL", "http://127.0.0.1:9093", ("http", "https"))
+ALERTMANAGER_WEBHOOK_TOKEN = env.str(
+    "ALERTMANAGER_WEBHOOK_TOKEN",
+    "" if CLEARWAY_ENV == "prod" else "dev-only-alertmanager-webhook-token",
+)
+ALERTMANAGER_TIMEOUT = env.seconds("ALERTMANAGER_TIMEOUT", 5, minimum=0.1)
+
 # Seconds each /readyz dependency check may take before it counts as down.
 READINESS_TIMEOUT = env.int("READINESS_TIMEOUT", 2, minimum=1)
 
@@ -139,6 +149,7 @@ INSTALLED_APPS = [
     "exchange.risk",
     "exchange.custody",
     "exchange.withdrawals",
+    "exchange.alerts",
 ]
 
 MIDDLEWARE = [
