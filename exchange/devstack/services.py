@@ -253,7 +253,12 @@ SEARCH_ATTRIBUTES = {
 
 
 def start_temporal(
-    *, port: int, ui_port: int | None, db_file: Path | None = None, log_dir: Path = LOG_DIR
+    *,
+    port: int,
+    ui_port: int | None,
+    db_file: Path | None = None,
+    log_dir: Path = LOG_DIR,
+    metrics_port: int | None = None,
 ) -> ManagedProcess:
     argv = [
         temporal_bin(),
@@ -274,19 +279,25 @@ def start_temporal(
         argv += ["--db-filename", str(db_file)]
     for name, kind in SEARCH_ATTRIBUTES.items():
         argv += ["--search-attribute", f"{name}={kind}"]
+    if metrics_port:  # the server's own /metrics, for Prometheus
+        argv += ["--metrics-port", str(metrics_port)]
     proc = ManagedProcess.start(f"temporal-{port}", argv, log_dir=log_dir)
     wait_until(lambda: port_open("127.0.0.1", port), timeout=60, what="Temporal", proc=proc)
     return proc
 
 
-def ensure_temporal(address: str, ui_port: int) -> ManagedProcess | None:
+def ensure_temporal(
+    address: str, ui_port: int, metrics_port: int | None = None
+) -> ManagedProcess | None:
     host, _, port_text = address.rpartition(":")
     port = int(port_text)
     if port_open(host, port):
         say(f"Temporal: using the server already running at {address}")
         return None
     say(f"Temporal: starting the dev server at {address} (UI on port {ui_port}, var/temporal.db)")
-    return start_temporal(port=port, ui_port=ui_port, db_file=VAR / "temporal.db")
+    return start_temporal(
+        port=port, ui_port=ui_port, db_file=VAR / "temporal.db", metrics_port=metrics_port
+    )
 
 
 # --------------------------------------------------------------------------------------- anvil
