@@ -47,3 +47,17 @@ def test_alert_rules_read_only_metrics_that_exist() -> None:
         for suffix in SUFFIXES[:3]:
             base = base.removesuffix(suffix)
         assert used in names or base in names, f"{used} is read by a rule but not exported"
+
+
+def test_the_grafana_dashboard_reads_metrics_that_exist() -> None:
+    import json
+
+    dashboard = json.loads((REPO / "ops" / "grafana" / "clearway.json").read_text())
+    names = exported()
+    exprs = [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
+    assert len(dashboard["panels"]) >= 15
+    for used in {m for expr in exprs for m in re.findall(r"\bclearway_\w+", expr)}:
+        base = used
+        for suffix in SUFFIXES[:3]:
+            base = base.removesuffix(suffix)
+        assert used in names or base in names, f"{used} is on the dashboard but not exported"
