@@ -25,9 +25,3 @@ OWNED = Gauge("clearway_matching_owned", "1 while this worker owns the market", 
 REBUILDS = Counter(
     "clearway_matching_rebuilds_total", "Books rebuilt from the database", ["market"]
 )
-EVENTS_DROPPED = Counter(
-    "clearway_events_dropped_total",
-    "Committed batches whose events were not published to websocket clients (they resync from "
-    "the snapshot): backlog (the publisher fell too far behind; the oldest went) or error.",
-    ["reason"],
-)

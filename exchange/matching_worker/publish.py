@@ -41,7 +41,6 @@ from django.db import close_old_connections, connection
 from exchange.ledger.models import Balance
 from exchange.markets.models import Asset
 from exchange.matching import MatchingEngine
-from exchange.matching_worker import metrics
 from exchange.matching_worker.effects import NewTrade
 from exchange.realtime import bus
 
@@ -220,7 +219,6 @@ def publish_now(batch: Batch) -> None:
         for group, message in _messages([batch], _balances(batch.balances_touched)):
             bus.group_send(group, message)
     except Exception:
-        metrics.EVENTS_DROPPED.labels("error").inc()
         log.exception("publishing the batch for %s failed; clients will resync", batch.symbol)
 
 
@@ -269,7 +267,6 @@ class BackgroundPublisher:
         with self._lock:
             if len(self._pending) >= self.max_pending:
                 self._pending.popleft()
-                metrics.EVENTS_DROPPED.labels("backlog").inc()
                 log.warning(
                     "publisher is %d batches behind; dropping the oldest", len(self._pending)
                 )
@@ -331,7 +328,6 @@ class BackgroundPublisher:
                     messages = _messages(batches, _balances_fresh(touched), live)
                     loop.run_until_complete(_send_all(layer, messages))
                 except Exception:
-                    metrics.EVENTS_DROPPED.labels("error").inc(len(batches))
                     symbols = ", ".join(b.symbol for b in batches)
                     log.exception("publishing batches for %s failed; clients will resync", symbols)
         finally:

@@ -13,6 +13,7 @@ from exchange.devstack.procs import REPO
 METRIC_MODULES = (
     "exchange.trading.metrics",
     "exchange.matching_worker.metrics",
+    "exchange.realtime.metrics",
     "exchange.custody.metrics",
     "exchange.ops.metrics",
 )
