@@ -124,6 +124,8 @@ ALERTMANAGER_WEBHOOK_TOKEN = env.str(
     "" if CLEARWAY_ENV == "prod" else "dev-only-alertmanager-webhook-token",
 )
 ALERTMANAGER_TIMEOUT = env.seconds("ALERTMANAGER_TIMEOUT", 5, minimum=0.1)
+# Prometheus's query API, read (server-side, for staff) by the ops dashboard at /ops/dashboard.
+PROMETHEUS_URL = env.url("PROMETHEUS_URL", "http://127.0.0.1:9090", ("http", "https"))
 
 # Seconds each /readyz dependency check may take before it counts as down.
 READINESS_TIMEOUT = env.int("READINESS_TIMEOUT", 2, minimum=1)
@@ -244,6 +246,8 @@ USE_I18N = False
 USE_TZ = True
 
 STATIC_URL = "static/"
+# The ops dashboard's charting library, from npm (package.json): served by us, no CDN.
+STATICFILES_DIRS = [("vendor/uplot", BASE_DIR / "node_modules" / "uplot" / "dist")]
 STATIC_ROOT = BASE_DIR / "var" / "static"
 
 LOGGING = {
