@@ -219,6 +219,14 @@ class OrderCollectionApi(TraderListApi):
         class Meta:
             ref_name = "CancelAllAccepted"
 
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        # Placement requests are timed and counted by outcome, errors included (their codes).
+        if request.method != "POST":
+            return super().dispatch(request, *args, **kwargs)
+        return observe_intake(
+            lambda: super(OrderCollectionApi, self).dispatch(request, *args, **kwargs)
+        )
+
     @extend_schema(
         operation_id="orders_place",
         summary="Place a signed order",
@@ -238,13 +246,6 @@ class OrderCollectionApi(TraderListApi):
         },
         tags=["orders"],
     )
-    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        if request.method != "POST":
-            return super().dispatch(request, *args, **kwargs)
-        return observe_intake(
-            lambda: super(OrderCollectionApi, self).dispatch(request, *args, **kwargs)
-        )
-
     def post(self, request: Request) -> Response:
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
