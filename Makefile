@@ -7,9 +7,29 @@ NODE_STAMP := node_modules/.installed
 # Debian's chromium: the browser tests drive it through playwright (never `playwright install`).
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: deps run test test-fast lint format contracts clean backup restore-drill
+.PHONY: deps ops-tools run test test-fast lint format contracts clean backup restore-drill
 
-deps: $(PY_STAMP) $(NODE_STAMP) $(CHROMIUM)
+deps: $(PY_STAMP) $(NODE_STAMP) $(CHROMIUM) ops-tools
+
+# Monitoring: Prometheus (with promtool, which `make test` runs on the alert rules), Alertmanager
+# and the exporters, from Debian. RUNLEVEL=1 keeps invoke-rc.d from starting the packages' own
+# services: `make run` starts them itself, on the repository's configs.
+OPS_PACKAGES := prometheus prometheus-alertmanager prometheus-node-exporter \
+	prometheus-postgres-exporter prometheus-redis-exporter
+OPS_BINARIES := prometheus promtool prometheus-alertmanager prometheus-node-exporter \
+	prometheus-postgres-exporter prometheus-redis-exporter
+
+ops-tools:
+	@missing=""; for b in $(OPS_BINARIES); do command -v $$b >/dev/null || missing="$$missing $$b"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "[clearway] missing:$$missing: installing Debian's $(OPS_PACKAGES)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 \
+	      apt-get install -y -qq $(OPS_PACKAGES) >/dev/null; \
+	  else \
+	    echo "[clearway] missing:$$missing: install Debian's $(OPS_PACKAGES) (as root)"; \
+	  fi; \
+	fi
 
 $(PY_STAMP): requirements.txt
 	@echo "[clearway] installing Python dependencies into $(VENV)"

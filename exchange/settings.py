@@ -151,6 +151,23 @@ if PROD:
     if _proxy_header:
         SECURE_PROXY_SSL_HEADER = ("HTTP_" + _proxy_header.upper().replace("-", "_"), "https")
 
+# Ops gauges the Temporal worker samples from the database (exchange.ops.gauges): queues every
+# OPS_SAMPLE_SECONDS; the ledger check and vault reconciliation every LEDGER_CHECK_SECONDS (0: off).
+OPS_SAMPLE_SECONDS = env.seconds("OPS_SAMPLE_SECONDS", 15, minimum=1)
+LEDGER_CHECK_SECONDS = env.int("LEDGER_CHECK_SECONDS", 300, minimum=0)
+
+# Alertmanager: where operators' resolutions create silences (its v2 API), and the bearer token
+# its webhook must present to /api/v1/alerts/webhook (a secret: ALERTMANAGER_WEBHOOK_TOKEN_FILE in
+# production; unset there, the webhook refuses every call).
+ALERTMANAGER_URL = env.url("ALERTMANAGER_URL", "http://127.0.0.1:9093", ("http", "https"))
+ALERTMANAGER_WEBHOOK_TOKEN = env.str(
+    "ALERTMANAGER_WEBHOOK_TOKEN",
+    "" if CLEARWAY_ENV == "prod" else "dev-only-alertmanager-webhook-token",
+)
+ALERTMANAGER_TIMEOUT = env.seconds("ALERTMANAGER_TIMEOUT", 5, minimum=0.1)
+# Prometheus's query API, read (server-side, for staff) by the ops dashboard at /ops/dashboard.
+PROMETHEUS_URL = env.url("PROMETHEUS_URL", "http://127.0.0.1:9090", ("http", "https"))
+
 # Seconds each /readyz dependency check may take before it counts as down.
 READINESS_TIMEOUT = env.int("READINESS_TIMEOUT", 2, minimum=1)
 
@@ -175,6 +192,7 @@ INSTALLED_APPS = [
     "exchange.risk",
     "exchange.custody",
     "exchange.withdrawals",
+    "exchange.alerts",
 ]
 
 MIDDLEWARE = [
@@ -275,7 +293,11 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 # The project's own assets (favicon; later pages' CSS/JS), next to the apps' static/ folders.
-STATICFILES_DIRS = [BASE_DIR / "static"]
+STATICFILES_DIRS = [
+    BASE_DIR / "static",
+    # The ops dashboard's charting library, from npm (package.json): served by us, no CDN.
+    ("vendor/uplot", BASE_DIR / "node_modules" / "uplot" / "dist"),
+]
 # collectstatic's output (`make run` runs it): under CLEARWAY_VAR_DIR like the other local state.
 _STATIC_ROOT_DEFAULT = Path(env.str("CLEARWAY_VAR_DIR", str(BASE_DIR / "var"))) / "static"
 STATIC_ROOT = Path(env.str("STATIC_ROOT", str(_STATIC_ROOT_DEFAULT)))

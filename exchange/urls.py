@@ -22,6 +22,7 @@ urlpatterns = [
     path("api/v1/", include("exchange.risk.urls")),
     path("api/v1/", include("exchange.custody.urls")),
     path("api/v1/", include("exchange.withdrawals.urls")),
+    path("api/v1/", include("exchange.alerts.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     # django_prometheus.urls, restricted to METRICS_ALLOWED_NETWORKS.

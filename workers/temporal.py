@@ -136,6 +136,36 @@ async def resume_withdrawals(stop: asyncio.Event) -> None:
             await asyncio.wait_for(stop.wait(), timeout=RESUME_EVERY_SECONDS)
 
 
+async def sample_ops_gauges(stop: asyncio.Event) -> None:
+    """The database-sampled gauges (exchange.ops.gauges): queues every OPS_SAMPLE_SECONDS, the
+    ledger check and the vault reconciliation every LEDGER_CHECK_SECONDS (0: never)."""
+    from django.db import close_old_connections
+
+    from exchange.ops import gauges
+
+    every = float(_setting("OPS_SAMPLE_SECONDS", 15))
+    ledger_every = float(_setting("LEDGER_CHECK_SECONDS", 300))
+    loop = asyncio.get_running_loop()
+    ledger_due = loop.time()
+
+    def run(job: Any) -> None:
+        try:
+            job()
+        finally:
+            close_old_connections()
+
+    while not stop.is_set():
+        try:
+            await asyncio.to_thread(run, gauges.sample_queues)
+            if ledger_every and loop.time() >= ledger_due:
+                ledger_due = loop.time() + ledger_every
+                await asyncio.to_thread(run, gauges.run_ledger_checks)
+        except Exception:
+            log.exception("temporal: sampling the ops gauges failed; will retry")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=every)
+
+
 async def serve() -> None:
     from django.conf import settings
     from prometheus_client import start_http_server
@@ -164,9 +194,11 @@ async def serve() -> None:
                 port,
             )
             resumer = asyncio.create_task(resume_withdrawals(stop))
+            sampler = asyncio.create_task(sample_ops_gauges(stop))
             await stop.wait()
             log.info("temporal: shutting down")
             await resumer
+            await sampler
 
 
 def main() -> None:

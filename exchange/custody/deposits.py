@@ -184,6 +184,13 @@ def _saw_head(cursor: ChainCursor, number: int, block_hash: str) -> None:
     cursor.head_number, cursor.head_hash = number, block_hash
 
 
+def _count_reorg(replaced: int, depth: int) -> None:
+    # A block ``depth`` deep counts as final (its deposits are credited): a reorg replacing
+    # that many scanned blocks took back something we treated as final.
+    if replaced >= depth:
+        metrics.CHAIN_DEEP_REORGS.inc()
+
+
 def chain_scan(*, max_blocks: int, depth: int) -> ScanResult:
     """Scan up to ``max_blocks`` new blocks of the vault's chain, then credit every seen deposit
     that is ``depth`` blocks deep (1: in a block) on the scanned chain.
@@ -209,6 +216,8 @@ def chain_scan(*, max_blocks: int, depth: int) -> ScanResult:
         if reorg:
             ancestor = _rewind(chain, cursor)
             _saw_head(cursor, head, head_hash)
+            _count_reorg(cursor.block_number - ancestor, depth)
+            metrics.CHAIN_LAST_SCAN.set_to_current_time()
             return ScanResult(start, ancestor, head, 0, 0, reorg=True, reopened=_reopened(chain))
         if cursor.head_hash and cursor.head_number > cursor.block_number:
             now = (
@@ -235,6 +244,8 @@ def chain_scan(*, max_blocks: int, depth: int) -> ScanResult:
                 parent = _hex(header["hash"])
             if reorg:
                 ancestor = _rewind(chain, cursor)
+                _count_reorg(cursor.block_number - ancestor, depth)
+                metrics.CHAIN_LAST_SCAN.set_to_current_time()
                 return ScanResult(
                     start, ancestor, head, 0, 0, reorg=True, reopened=_reopened(chain)
                 )
@@ -246,6 +257,7 @@ def chain_scan(*, max_blocks: int, depth: int) -> ScanResult:
     seen = _record(chain, cursor, headers, logs) if headers else 0
     tip = end if headers else cursor.block_number
     metrics.CHAIN_SCANNED_BLOCK.set(tip)
+    metrics.CHAIN_HEAD_BLOCK.set(head)
     metrics.CHAIN_HEAD_LAG.set(max(0, head - tip))
     settlements_recheck(chain=chain)
 
@@ -261,4 +273,5 @@ def chain_scan(*, max_blocks: int, depth: int) -> ScanResult:
             credited += 1
         elif confirmations != deposit.confirmations:
             Deposit.objects.filter(pk=deposit.pk).update(confirmations=confirmations)
+    metrics.CHAIN_LAST_SCAN.set_to_current_time()
     return ScanResult(start, tip, head, seen, credited, reorg=False, reopened=_reopened(chain))

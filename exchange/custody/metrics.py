@@ -11,6 +11,11 @@ RPC_CIRCUIT_STATE = Gauge(
     ["endpoint"],
 )
 RPC_FAILURES = Counter("clearway_rpc_failures_total", "Chain RPC transport failures.", ["endpoint"])
+RPC_REJECTED = Counter(
+    "clearway_rpc_rejected_total",
+    "Calls the open (or half-open, busy) breaker refused at once; Temporal retries them.",
+    ["endpoint"],
+)
 BATCHES = Counter("clearway_settlement_batches_total", "Settlement batches by outcome.", ["status"])
 BATCH_FAILURES = Counter(
     "clearway_settlement_batch_failures_total",
@@ -28,6 +33,15 @@ SETTLEMENT_LATENCY = Histogram(
 DEPOSITS = Counter("clearway_deposits_total", "Vault deposits by event.", ["event"])
 CHAIN_SCANNED_BLOCK = Gauge("clearway_chain_scanned_block", "Last block the chain watcher scanned.")
 CHAIN_HEAD_LAG = Gauge("clearway_chain_head_lag_blocks", "Chain head minus the last scanned block.")
+CHAIN_HEAD_BLOCK = Gauge("clearway_chain_head_block", "Chain head at the watcher's last scan.")
+CHAIN_LAST_SCAN = Gauge(
+    "clearway_chain_last_scan_timestamp_seconds",
+    "Unix time the chain watcher last completed a scan: alert when it stops moving.",
+)
+CHAIN_DEEP_REORGS = Counter(
+    "clearway_chain_deep_reorgs_total",
+    "Reorgs that replaced blocks at or past the confirmation depth (blocks treated as final).",
+)
 CHAIN_REORGS = Counter("clearway_chain_reorgs_total", "Reorgs the chain watcher noticed.")
 CHAIN_REORG_DEPTH = Histogram(
     "clearway_chain_reorg_depth_blocks",

@@ -83,6 +83,7 @@ class CircuitBreaker:
             if self._state == State.OPEN:
                 remaining = self._opened_at + self.cooldown - self._clock()
                 if remaining > 0:
+                    metrics.RPC_REJECTED.labels(self.name).inc()
                     raise RpcUnavailable(
                         f"chain RPC circuit open after {self.threshold} consecutive failures; "
                         f"retrying in {remaining:.1f}s"
@@ -92,6 +93,7 @@ class CircuitBreaker:
                 self._publish()
             # Half-open: exactly one trial call at a time.
             if self._trial_running:
+                metrics.RPC_REJECTED.labels(self.name).inc()
                 raise RpcUnavailable("chain RPC circuit half-open: a trial call is running")
             self._trial_running = True
 

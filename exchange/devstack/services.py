@@ -253,7 +253,12 @@ SEARCH_ATTRIBUTES = {
 
 
 def start_temporal(
-    *, port: int, ui_port: int | None, db_file: Path | None = None, log_dir: Path = LOG_DIR
+    *,
+    port: int,
+    ui_port: int | None,
+    db_file: Path | None = None,
+    log_dir: Path = LOG_DIR,
+    metrics_port: int | None = None,
 ) -> ManagedProcess:
     argv = [
         temporal_bin(),
@@ -274,19 +279,25 @@ def start_temporal(
         argv += ["--db-filename", str(db_file)]
     for name, kind in SEARCH_ATTRIBUTES.items():
         argv += ["--search-attribute", f"{name}={kind}"]
+    if metrics_port:  # the server's own /metrics, for Prometheus
+        argv += ["--metrics-port", str(metrics_port)]
     proc = ManagedProcess.start(f"temporal-{port}", argv, log_dir=log_dir)
     wait_until(lambda: port_open("127.0.0.1", port), timeout=60, what="Temporal", proc=proc)
     return proc
 
 
-def ensure_temporal(address: str, ui_port: int) -> ManagedProcess | None:
+def ensure_temporal(
+    address: str, ui_port: int, metrics_port: int | None = None
+) -> ManagedProcess | None:
     host, _, port_text = address.rpartition(":")
     port = int(port_text)
     if port_open(host, port):
         say(f"Temporal: using the server already running at {address}")
         return None
     say(f"Temporal: starting the dev server at {address} (UI on port {ui_port}, var/temporal.db)")
-    return start_temporal(port=port, ui_port=ui_port, db_file=VAR / "temporal.db")
+    return start_temporal(
+        port=port, ui_port=ui_port, db_file=VAR / "temporal.db", metrics_port=metrics_port
+    )
 
 
 # --------------------------------------------------------------------------------------- anvil
@@ -348,3 +359,125 @@ def ensure_anvil(rpc_url: str, chain_id: int, block_time: int) -> ManagedProcess
     return start_anvil(
         port=port, chain_id=chain_id, block_time=block_time, state_file=VAR / "anvil-state.json"
     )
+
+
+# ---------------------------------------------------------------------------------- monitoring
+# Debian's packages (make deps installs them): Prometheus, Alertmanager and three exporters. Each
+# is started on 127.0.0.1 only, with its state under the given folder, never as the packages'
+# own system services.
+MONITORING_PACKAGES = {
+    "prometheus": "prometheus",
+    "prometheus-alertmanager": "prometheus-alertmanager",
+    "prometheus-node-exporter": "prometheus-node-exporter",
+    "prometheus-postgres-exporter": "prometheus-postgres-exporter",
+    "prometheus-redis-exporter": "prometheus-redis-exporter",
+}
+
+
+def monitoring_bin(name: str) -> str:
+    if not shutil.which(name):
+        _apt_install(MONITORING_PACKAGES[name])
+    return shutil.which(name) or name
+
+
+def http_ok(url: str, timeout: float = 1.0) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def start_prometheus(
+    *, port: int, config_file: Path, data_dir: Path, log_dir: Path = LOG_DIR
+) -> ManagedProcess:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    proc = ManagedProcess.start(
+        f"prometheus-{port}",
+        [
+            monitoring_bin("prometheus"),
+            f"--config.file={config_file}",
+            f"--storage.tsdb.path={data_dir}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--storage.tsdb.retention.time=7d",
+        ],
+        log_dir=log_dir,
+    )
+    wait_until(
+        lambda: http_ok(f"http://127.0.0.1:{port}/-/ready"),
+        timeout=60,
+        what="Prometheus",
+        proc=proc,
+    )
+    return proc
+
+
+def start_alertmanager(
+    *, port: int, config_file: Path, data_dir: Path, log_dir: Path = LOG_DIR
+) -> ManagedProcess:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    proc = ManagedProcess.start(
+        f"alertmanager-{port}",
+        [
+            monitoring_bin("prometheus-alertmanager"),
+            f"--config.file={config_file}",
+            f"--storage.path={data_dir}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            # No gossip cluster: a single instance, and no fixed port 9094 to collide on.
+            "--cluster.listen-address=",
+        ],
+        log_dir=log_dir,
+    )
+    wait_until(
+        lambda: http_ok(f"http://127.0.0.1:{port}/-/ready"),
+        timeout=30,
+        what="Alertmanager",
+        proc=proc,
+    )
+    return proc
+
+
+def _start_exporter(
+    name: str, port: int, argv: list[str], log_dir: Path, env: dict[str, str] | None = None
+) -> ManagedProcess:
+    proc = ManagedProcess.start(f"{name}-{port}", argv, log_dir=log_dir, env=env)
+    wait_until(
+        lambda: http_ok(f"http://127.0.0.1:{port}/metrics", timeout=5),
+        timeout=30,
+        what=name,
+        proc=proc,
+    )
+    return proc
+
+
+def start_node_exporter(*, port: int, log_dir: Path = LOG_DIR) -> ManagedProcess:
+    argv = [
+        monitoring_bin("prometheus-node-exporter"),
+        f"--web.listen-address=127.0.0.1:{port}",
+        # No systemd here necessarily, and no system-wide textfile folder of ours.
+        "--no-collector.systemd",
+        "--no-collector.textfile",
+    ]
+    return _start_exporter("node-exporter", port, argv, log_dir)
+
+
+def start_postgres_exporter(
+    *, port: int, database_url: str, log_dir: Path = LOG_DIR
+) -> ManagedProcess:
+    parts = urlsplit(database_url)
+    # The exporter's DSN wants sslmode spelled out for a local server without TLS.
+    dsn = parts._replace(query=parts.query or "sslmode=disable").geturl()
+    argv = [
+        monitoring_bin("prometheus-postgres-exporter"),
+        f"--web.listen-address=127.0.0.1:{port}",
+    ]
+    return _start_exporter("postgres-exporter", port, argv, log_dir, {"DATA_SOURCE_NAME": dsn})
+
+
+def start_redis_exporter(*, port: int, redis_url: str, log_dir: Path = LOG_DIR) -> ManagedProcess:
+    argv = [
+        monitoring_bin("prometheus-redis-exporter"),
+        f"-web.listen-address=127.0.0.1:{port}",
+        f"-redis.addr={redis_url}",
+    ]
+    return _start_exporter("redis-exporter", port, argv, log_dir)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from exchange.devstack import procs, services
+from exchange.devstack import monitoring, procs, services
 from exchange.devstack.procs import (
     REPO,
     VAR,
@@ -67,13 +68,22 @@ class Stack:
         self.procs.clear()
 
 
-def ensure_base_services(stack: Stack, settings) -> None:  # type: ignore[no-untyped-def]
+def _database_url(settings) -> str:  # type: ignore[no-untyped-def]
     db = settings.DATABASES["default"]
     database_url = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
     if db["PASSWORD"]:
         database_url = (
             f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
         )
+    return database_url
+
+
+def matching_metrics_port() -> int:
+    return int(os.environ.get("MATCHING_METRICS_PORT", "9465"))
+
+
+def ensure_base_services(stack: Stack, settings) -> None:  # type: ignore[no-untyped-def]
+    database_url = _database_url(settings)
     stack.keep(services.ensure_postgres(database_url))
     stack.keep(services.ensure_redis(settings.REDIS_URL))
 
@@ -114,13 +124,17 @@ def run() -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    total = 6
+    total = 7
     try:
         _step(1, total, "PostgreSQL and Redis")
         ensure_base_services(stack, settings)
         _step(2, total, "Temporal dev server")
         ui_port = urlsplit(settings.TEMPORAL_UI_URL).port or 8233
-        stack.keep(services.ensure_temporal(settings.TEMPORAL_ADDRESS, ui_port))
+        stack.keep(
+            services.ensure_temporal(
+                settings.TEMPORAL_ADDRESS, ui_port, monitoring.port_of("temporal-server")
+            )
+        )
         _step(3, total, "EVM chain (anvil)")
         stack.keep(services.ensure_anvil(settings.CHAIN_RPC_URL, settings.CHAIN_ID, block_time=1))
         _step(4, total, "contracts")
@@ -147,6 +161,12 @@ def run() -> int:
             stack.keep(proc)
         wait_until(lambda: port_open("127.0.0.1", api_port), timeout=60, what="gunicorn")
         wait_until(lambda: port_open("127.0.0.1", ws_port), timeout=60, what="uvicorn")
+        _step(7, total, "monitoring (Prometheus, Alertmanager, exporters)")
+        for proc in monitoring.start_monitoring(
+            settings, var_dir=VAR, log_dir=LOG_DIR, database_url=_database_url(settings),
+            api_port=api_port, matching_port=matching_metrics_port(),
+        ):  # fmt: skip
+            stack.keep(proc)
         print_banner(settings, api_port, ws_port, ui_port, backups=bool(backups))
         starting = False
         return Supervisor(stack.procs, PID_DIR).run(lambda: stopping)
@@ -170,9 +190,15 @@ def deploy_contracts(settings):  # type: ignore[no-untyped-def]
 
 
 def app_processes(api_port: int, ws_port: int) -> list[tuple[str, list[str]]]:
+    # Gunicorn's workers share their metrics through files (prometheus_client's multiprocess
+    # mode): otherwise each scrape of /metrics would read whichever worker answered.
+    multiproc = VAR / "prometheus-multiproc"
+    shutil.rmtree(multiproc, ignore_errors=True)
+    multiproc.mkdir(parents=True)
     processes = [
         ("gunicorn", [str(BIN / "gunicorn"), "exchange.wsgi", "-b", f"127.0.0.1:{api_port}",
-                      "-w", "2", "--access-logfile", "-"]),
+                      "-w", "2", "--access-logfile", "-",
+                      "--env", f"PROMETHEUS_MULTIPROC_DIR={multiproc}"]),
         ("uvicorn", [str(BIN / "uvicorn"), "exchange.asgi:application", "--host", "127.0.0.1",
                      "--port", str(ws_port)]),
     ]  # fmt: skip
@@ -217,6 +243,10 @@ def print_banner(  # type: ignore[no-untyped-def]
         f"  Websockets     ws://127.0.0.1:{ws_port}/ws/v1/",
         f"  Temporal UI    http://127.0.0.1:{ui_port}/",
         f"  Metrics        {api}/metrics",
+        f"  Prometheus     http://127.0.0.1:{monitoring.port_of('prometheus')}/   "
+        f"(alerts: /alerts)",
+        f"  Alertmanager   http://127.0.0.1:{monitoring.port_of('alertmanager')}/   "
+        f"(in Clearway: {api}/api/v1/alerts)",
         f"  Health         {api}/healthz   readiness {api}/readyz",
         f"  Chain RPC      {settings.CHAIN_RPC_URL} (chain id {settings.CHAIN_ID})",
         f"  Logs           {LOG_DIR}/",

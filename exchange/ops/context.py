@@ -19,5 +19,6 @@ def links(request: HttpRequest) -> dict[str, dict[str, str]]:
             "api_docs": reverse("api-docs"),
             "readiness": reverse("readyz"),
             "metrics": "/metrics",
+            "ops_dashboard": reverse("ops-dashboard"),
         }
     }

@@ -5,4 +5,6 @@ from exchange.ops import views
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
+    path("ops/dashboard", views.dashboard, name="ops-dashboard"),
+    path("ops/dashboard/data", views.dashboard_data, name="ops-dashboard-data"),
 ]

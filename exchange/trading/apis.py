@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
+from django.http import HttpRequest
+from django.http.response import HttpResponseBase
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.request import Request
@@ -29,6 +33,7 @@ from exchange.risk.services import rate_limit_order
 from exchange.trading import eip712
 from exchange.trading.amend import ReplaceRequest, order_replace
 from exchange.trading.errors import MarketNotFound
+from exchange.trading.metrics import observe_intake
 from exchange.trading.models import Order, Trade
 from exchange.trading.selectors import fill_list, order_get, order_list
 from exchange.trading.services import (
@@ -233,6 +238,14 @@ class OrderCollectionApi(TraderListApi):
 
         class Meta:
             ref_name = "CancelAllAccepted"
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        # Placement requests are timed and counted by outcome, errors included (their codes).
+        if request.method != "POST":
+            return super().dispatch(request, *args, **kwargs)
+        return observe_intake(
+            lambda: super(OrderCollectionApi, self).dispatch(request, *args, **kwargs)
+        )
 
     @extend_schema(
         operation_id="orders_place",

@@ -38,6 +38,8 @@ TOKEN_ENDPOINTS = [
     ("delete", "/api/v1/withdrawal-addresses/{address_id}"),
     ("get", "/api/v1/risk/{address}"),
     ("post", "/api/v1/risk/{address}/limits"),
+    ("get", "/api/v1/alerts"),
+    ("post", "/api/v1/alerts/{alert_id}/resolve"),
 ]
 
 SAMPLE_PARAMETERS = {
@@ -46,6 +48,7 @@ SAMPLE_PARAMETERS = {
     "trade_id": "WETH-USDC-2-1",
     "withdrawal_id": str(uuid.UUID(int=1)),
     "address_id": "1",
+    "alert_id": "1",
     "address": "0x52908400098527886E0F7030069857D2E4169EE7",
 }
 

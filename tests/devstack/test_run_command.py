@@ -22,7 +22,9 @@ from tests.waiting import LineReader, wait_for
 
 @pytest.fixture
 def run_env(tmp_path) -> Iterator[dict[str, str]]:
-    names = ("temporal", "ui", "chain", "api", "ws", "metrics", "temporal_metrics")
+    names = ("temporal", "ui", "chain", "api", "ws", "metrics", "temporal_metrics",
+             "prometheus", "alertmanager", "node", "pg_exporter", "redis_exporter",
+             "temporal_server_metrics")  # fmt: skip
     ports = {name: free_port() for name in names}
     database = f"clearway_run_{uuid.uuid4().hex[:8]}"
     env = {
@@ -36,6 +38,12 @@ def run_env(tmp_path) -> Iterator[dict[str, str]]:
         "WS_PORT": str(ports["ws"]),
         "MATCHING_METRICS_PORT": str(ports["metrics"]),
         "TEMPORAL_METRICS_PORT": str(ports["temporal_metrics"]),
+        "PROMETHEUS_PORT": str(ports["prometheus"]),
+        "ALERTMANAGER_PORT": str(ports["alertmanager"]),
+        "NODE_EXPORTER_PORT": str(ports["node"]),
+        "POSTGRES_EXPORTER_PORT": str(ports["pg_exporter"]),
+        "REDIS_EXPORTER_PORT": str(ports["redis_exporter"]),
+        "TEMPORAL_SERVER_METRICS_PORT": str(ports["temporal_server_metrics"]),
         "PYTHONUNBUFFERED": "1",
     }
     env["_PORTS"] = ",".join(str(p) for p in ports.values())
@@ -75,6 +83,14 @@ def _confirmed_trades(database_url: str) -> int:
     return row[0]
 
 
+def _jobs_up(prometheus: str) -> set[str]:
+    try:
+        targets = requests.get(f"{prometheus}/api/v1/targets", timeout=5).json()["data"]
+    except (requests.RequestException, ValueError, KeyError):
+        return set()
+    return {t["labels"]["job"] for t in targets["activeTargets"] if t["health"] == "up"}
+
+
 def _get_text(url: str) -> str:
     try:
         return requests.get(url, timeout=5).text
@@ -102,6 +118,27 @@ def test_run_brings_everything_up_and_ctrl_c_stops_it(run_env: dict[str, str]) -
         css = requests.get(f"{api}/static/admin/css/base.css", timeout=10)
         assert css.status_code == 200
         assert css.headers["Content-Type"].startswith("text/css")
+
+        # Monitoring: Prometheus (its URL in the banner) scrapes every process and exporter on
+        # the repo's config, with its alert rules loaded; Alertmanager is up.
+        prometheus = f"http://127.0.0.1:{run_env['PROMETHEUS_PORT']}"
+        alertmanager = f"http://127.0.0.1:{run_env['ALERTMANAGER_PORT']}"
+        assert prometheus in output and alertmanager in output
+        assert requests.get(f"{alertmanager}/-/ready", timeout=10).status_code == 200
+        rules = requests.get(f"{prometheus}/api/v1/rules", timeout=10).json()["data"]["groups"]
+        assert "LedgerImbalance" in {r["name"] for g in rules for r in g["rules"]}
+        jobs = {
+            "clearway-api",
+            "clearway-matching",
+            "clearway-temporal-worker",
+            "temporal-server",
+            "node",
+            "postgres",
+            "redis",
+            "prometheus",
+            "alertmanager",
+        }
+        wait_for(lambda: _jobs_up(prometheus) == jobs, "every scrape job up", timeout=90, every=2)
 
         # The demo market is live and a wallet can sign in and sign against the deployment.
         trader = ClearwayClient(api, private_key=EthAccount.create().key)
@@ -162,7 +199,7 @@ def test_ctrl_c_during_start_up_stops_at_once_and_leaves_nothing(run_env) -> Non
     reader = LineReader(proc.stdout)
     try:
         # Temporal is up (started by this command) and the chain is starting.
-        reader.until("[3/6]", timeout=120)
+        reader.until("[3/", timeout=120)
     finally:
         rest = stop(proc, reader)
     assert proc.returncode == 130, rest

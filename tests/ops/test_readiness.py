@@ -140,3 +140,10 @@ def test_chain_with_another_chain_id_is_not_ready(stack: PrivateStack) -> None:
     finally:
         wrong.stop()
         stack.start("chain")
+
+
+def test_readiness_never_depends_on_the_monitoring() -> None:
+    """Prometheus or Alertmanager being down is a blind spot, never an outage of the exchange."""
+    from exchange.ops.readiness import CHECKS
+
+    assert set(CHECKS) == {"postgres", "redis", "temporal", "chain"}

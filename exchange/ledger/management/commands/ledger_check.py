@@ -219,3 +219,8 @@ class Command(BaseCommand):
             self.stdout.write(
                 "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
             )
+
+
+def collect_reports() -> dict[int, AssetReport]:
+    """The check's per-asset reports, for callers other than the command (the ops gauges)."""
+    return Command()._collect()
