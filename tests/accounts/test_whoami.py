@@ -1,4 +1,4 @@
-"""GET /api/v1/auth/whoami: the cheapest authenticated answer (the load test's framework ceiling)."""
+"""GET /api/v1/auth/whoami: the cheapest authenticated answer (the load test's ceiling)."""
 
 from __future__ import annotations
 
