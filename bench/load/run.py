@@ -246,7 +246,7 @@ def ledger_check(env: dict[str, str]) -> tuple[bool, str]:
 
 # ------------------------------------------------------------------------------------ report
 def _ms(value: float | None) -> str:
-    return "–" if value is None else f"{value:.1f}"
+    return "-" if value is None else f"{value:.1f}"
 
 
 def report(runs: list[dict[str, Any]], latency: dict[str, dict], ledger: tuple[bool, str],

@@ -213,7 +213,7 @@ def main(argv: list[str]) -> int:
             "cross_fraction": args.cross_fraction,
             "seed": args.seed + index,
             "nonce_base": nonce_base,
-        }  # fmt: skip
+        }
         for index, (key, address) in enumerate(zip(keys, addresses, strict=True))
     ]
     log(f"signing {per_wallet * args.wallets} orders ({time.monotonic() - started:.0f}s)")
