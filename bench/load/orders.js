@@ -56,7 +56,6 @@ export const options = {
     http_req_failed: ['rate<0.01'],
   },
   summaryTrendStats: ['avg', 'min', 'med', 'p(90)', 'p(95)', 'p(99)', 'max'],
-  discardResponseBodies: true,
   // Every connection is kept alive; k6 reuses them across iterations of a VU.
   noConnectionReuse: false,
 };
@@ -67,7 +66,7 @@ export function fire() {
   const shared = data[0];
   const i = exec.scenario.iterationInTest;
   if (TARGET === 'healthz') {
-    http.get(`${BASE}/healthz`);
+    note(http.get(`${BASE}/healthz`));
     return;
   }
   const orders = shared.orders;
@@ -78,9 +77,16 @@ export function fire() {
       responseCallback: http.expectedStatuses(TARGET === 'orders' ? 202 : 200),
     };
   }
-  if (TARGET === 'whoami') {
-    http.get(`${BASE}/api/v1/auth/whoami`, ORDER_HEADERS[wallet]);
-  } else {
-    http.post(`${BASE}/api/v1/orders`, body, ORDER_HEADERS[wallet]);
-  }
+  const res = TARGET === 'whoami'
+    ? http.get(`${BASE}/api/v1/auth/whoami`, ORDER_HEADERS[wallet])
+    : http.post(`${BASE}/api/v1/orders`, body, ORDER_HEADERS[wallet]);
+  note(res);
+}
+
+// The first few failures of each VU, with their status and k6's error (a refused or reset
+// connection has status 0): the summary counts failures but does not say which.
+let failuresNoted = 0;
+function note(res) {
+  if (res.status >= 200 && res.status < 300) return;
+  if (failuresNoted++ < 3) console.warn(`failed: status ${res.status} ${res.error || ''} ${res.body || ''}`);
 }

@@ -56,6 +56,8 @@ PROFILES = {  # rate/s, seconds (incl. a spike's 10 s ramp): mirrors orders.js
     "soak": (1000, 1800),
 }
 TARGETS = ("healthz", "whoami", "orders")
+# How the devstack serves the API (exchange/devstack/stack.py::gunicorn_args): in the report.
+SERVER_KNOBS = ("GUNICORN_WORKER_CLASS", "GUNICORN_WORKERS", "GUNICORN_THREADS", "API_DEBUG")
 
 
 def log(message: str) -> None:
@@ -167,6 +169,7 @@ def run_k6(
     started = datetime.now(UTC)
     # Bounded: the scenario's length plus k6's graceful stop (30 s) and some slack.
     result = subprocess.run(argv, cwd=REPO, timeout=seconds + 120, capture_output=True, text=True)
+    (out / f"k6-{profile}-{target}.log").write_text(result.stdout + result.stderr)
     if result.returncode not in (0, 99):  # 99: a threshold failed, the summary is still there
         raise SystemExit(f"k6 failed ({result.returncode}):\n{result.stderr[-3000:]}")
     metrics = json.loads(summary.read_text())["metrics"]
@@ -268,7 +271,10 @@ def report(runs: list[dict[str, Any]], latency: dict[str, dict], ledger: tuple[b
         f"- command: `{' '.join(sys.argv)}`",
         f"- commit: {commit}{' (with uncommitted changes)' if dirty else ''}",
         f"- machine: {os.cpu_count()} cores, {cpu}; k6 and the whole stack co-located",
-        f"- API server: {args.api or 'own stack'}; gunicorn {os.environ.get('GUNICORN_ARGS', '')}",
+        f"- API server: {args.api or 'own stack'}; gunicorn "
+        + " ".join(f"{k}={os.environ.get(k, '(default)')}" for k in SERVER_KNOBS),
+        f"- pre-signed orders: {args.orders_signed} (a run that posts more wraps around: the rest "
+        "are idempotent replays)",
         "",
         "| scenario | target | offered/s | achieved/s | p50 ms | p95 ms | p99 ms | failed | "
         "dropped | thresholds | load before → after |",
@@ -325,6 +331,7 @@ def main(argv: list[str]) -> int:
         seconds = parse_seconds(args.duration) if args.duration else PROFILES[s][1]
         needed += rate * seconds
     orders_file = out / "orders.json"
+    args.orders_signed = min(needed, args.max_orders)
 
     stack = None
     if args.api:
@@ -339,11 +346,11 @@ def main(argv: list[str]) -> int:
             log(f"starting the stack (log: {stack.log_path}); load {uptime()}")
             stack.start()
         requests.get(f"{base}/readyz", timeout=15).raise_for_status()
-        log(f"set-up: {args.wallets} wallets, {min(needed, args.max_orders)} orders")
+        log(f"set-up: {args.wallets} wallets, {args.orders_signed} orders")
         subprocess.run(
             [sys.executable, "-m", "bench.load.setup", "--api", base,
              "--rpc", env.get("CHAIN_RPC_URL", "http://127.0.0.1:8545"),
-             "--wallets", str(args.wallets), "--orders", str(min(needed, args.max_orders)),
+             "--wallets", str(args.wallets), "--orders", str(args.orders_signed),
              "--out", str(orders_file)],
             cwd=REPO, env=env, check=True, timeout=1200,
         )  # fmt: skip
