@@ -32,11 +32,12 @@ const DURATION = __ENV.DURATION || profile.duration;
 const MAX_VUS = parseInt(__ENV.MAX_VUS || Math.min(2000, Math.max(50, RATE)), 10);
 
 // One copy shared by every VU. Bodies were serialised by bench/load/setup.py (nonces as decimal
-// strings: above 2**53 a JSON number loses precision in JavaScript).
-const data = new SharedArray('load', () => {
-  const file = JSON.parse(open(__ENV.ORDERS || '../../var/load/orders.json'));
-  return [{ tokens: file.tokens, orders: file.orders }];
-});
+// strings: above 2**53 a JSON number loses precision in JavaScript). One element per order: a
+// SharedArray hands out a copy of the element read, so one element holding every order would be
+// copied (megabytes) on each iteration and k6, not the server, would set the pace.
+const FILE = __ENV.ORDERS || '../../var/load/orders.json';
+const orders = new SharedArray('orders', () => JSON.parse(open(FILE)).orders);
+const tokens = new SharedArray('tokens', () => JSON.parse(open(FILE)).tokens);
 
 function scenario() {
   const common = { exec: 'fire', preAllocatedVUs: Math.min(MAX_VUS, Math.max(20, RATE / 10)), maxVUs: MAX_VUS };
@@ -63,17 +64,14 @@ export const options = {
 const ORDER_HEADERS = [];
 
 export function fire() {
-  const shared = data[0];
-  const i = exec.scenario.iterationInTest;
   if (TARGET === 'healthz') {
     note(http.get(`${BASE}/healthz`));
     return;
   }
-  const orders = shared.orders;
-  const [wallet, body] = orders[i % orders.length];
+  const [wallet, body] = orders[exec.scenario.iterationInTest % orders.length];
   if (!ORDER_HEADERS[wallet]) {
     ORDER_HEADERS[wallet] = {
-      headers: { Authorization: `Bearer ${shared.tokens[wallet]}`, 'Content-Type': 'application/json' },
+      headers: { Authorization: `Bearer ${tokens[wallet]}`, 'Content-Type': 'application/json' },
       responseCallback: http.expectedStatuses(TARGET === 'orders' ? 202 : 200),
     };
   }
