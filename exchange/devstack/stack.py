@@ -182,9 +182,9 @@ def gunicorn_args() -> list[str]:
     """How the REST API is served (docs/BENCHMARKS.md has the figures behind each choice).
 
     - gthread, not sync: gunicorn's sync worker cannot keep a connection alive, and since 27.0 it
-      closes each one gracefully, lingering up to 2 s for the client's FIN: a keep-alive client
-      (k6, any HTTP pool) then holds a sync worker ~1 s per request. Threads also overlap one
-      request's database waits with another's Python.
+      closes each one gracefully, lingering up to 2 s for the client's FIN, so a client slow to
+      close holds the worker. Threads also overlap one request's database waits with another's
+      Python.
     - Two processes for two cores (GUNICORN_WORKERS), a few threads each (GUNICORN_THREADS).
     - Keep-alive longer than a client pool's idle time: a connection the server closes while the
       client is sending on it fails that request (k6 saw EOF and resets with 5 s).
