@@ -340,11 +340,19 @@ def main(argv: list[str]) -> int:
             raise SystemExit(f"nothing answers at {base}: start `make run` or leave out --api")
     else:
         stack = OwnStack(out, {})
-        base, env = stack.api, stack.env
     try:
         if stack is not None:
             log(f"starting the stack (log: {stack.log_path}); load {uptime()}")
-            stack.start()
+            try:
+                stack.start()
+            except SystemExit as error:
+                # Its free ports were chosen, then released: on a busy machine another process
+                # can take one before the stack binds it. New ports, once.
+                log(f"{error}; retrying once on other ports")
+                stack.stop()
+                stack = OwnStack(out / "retry", {})
+                stack.start()
+            base, env = stack.api, stack.env
         requests.get(f"{base}/readyz", timeout=15).raise_for_status()
         log(f"set-up: {args.wallets} wallets, {args.orders_signed} orders")
         subprocess.run(
