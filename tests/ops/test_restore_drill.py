@@ -105,6 +105,7 @@ def test_a_backup_plus_streamed_wal_restores_every_committed_entry(source) -> No
         receiver.stop()
 
     report = json.loads(drill[drill.index("{") :])
+    print("restore drill report:", json.dumps(report))  # the figures docs/OPERATIONS.md quotes
     assert report["ledger_check"] == "ok"
     assert report["journal_entries"] == expected[0] == 12
     assert report["books"] == {"WETH-USDC": 0}
