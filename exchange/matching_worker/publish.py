@@ -169,7 +169,8 @@ class Batch:
                                 "fee": fee,
                             }
                         )
-            for order_id, account, client_order_id, status, reason, filled, remaining in orders:
+            for (order_id, account, client_order_id, status, reason, filled, remaining, price,
+                 quantity) in orders:  # fmt: skip
                 if wanted is None or account in wanted:
                     events.setdefault(account, []).append(
                         {
@@ -181,6 +182,9 @@ class Batch:
                             "reason": reason,
                             "filled_quantity": filled,
                             "remaining_quantity": remaining,
+                            # An amend can change both: the frame shows the order as it now is.
+                            "price": price,
+                            "quantity": quantity,
                         }
                     )
         for (account, _), change in sorted(self.balances.items()):

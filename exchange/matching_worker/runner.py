@@ -368,6 +368,8 @@ class MarketRunner:
                                 o.reason,
                                 o.filled_quantity,
                                 o.remaining_quantity,
+                                o.price,
+                                o.quantity,
                             )
                             for o in changed
                         ],

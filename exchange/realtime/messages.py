@@ -151,6 +151,8 @@ class OrderEvent(TypedDict):
     reason: str
     filled_quantity: int
     remaining_quantity: int
+    price: int | None  # None: a market order
+    quantity: int  # total, filled included (an amend may change it)
 
 
 class BalanceEvent(TypedDict):

@@ -9,7 +9,7 @@ from rest_framework.test import APIClient
 from exchange.devstack import services
 from exchange.devstack.monitoring import render_alertmanager_config
 from exchange.devstack.procs import free_port
-from tests.conftest import TEST_LOG_DIR
+from tests.support import TEST_LOG_DIR
 
 TOKEN = "test-webhook-token"
 

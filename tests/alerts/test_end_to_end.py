@@ -23,7 +23,7 @@ from exchange.devstack.monitoring import (
     render_prometheus_config,
 )
 from exchange.devstack.procs import free_port
-from tests.conftest import TEST_LOG_DIR
+from tests.support import TEST_LOG_DIR
 from tests.waiting import wait_for
 
 from .conftest import TOKEN

@@ -18,8 +18,9 @@ from exchange.ledger.services import credit_deposit
 from exchange.matching import Side
 from exchange.ops import gauges
 from exchange.withdrawals.models import Withdrawal
+from tests.factories import USDC, WETH
 
-from .support import USDC, WETH, Chain, MarketSetup, fill
+from .support import Chain, MarketSetup, fill
 from .test_reorgs import DEPTH, Setup, mine, reorg, reorgable, scan_to_head  # noqa: F401
 
 pytestmark = pytest.mark.django_db

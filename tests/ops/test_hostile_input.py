@@ -16,7 +16,7 @@ from exchange.accounts.services import token_create, trader_get_or_create
 from exchange.ledger.models import Balance
 from exchange.trading.models import DeadManSwitch, Order
 from exchange.withdrawals.models import Withdrawal
-from tests.conftest import DEMO_VAULT, fund
+from tests.support import DEMO_VAULT, fund
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -20,7 +20,7 @@ from exchange.devstack import services
 from exchange.devstack.monitoring import render_prometheus_config
 from exchange.devstack.procs import REPO, free_port
 from exchange.ops.dashboard import PANELS
-from tests.conftest import TEST_LOG_DIR
+from tests.support import TEST_LOG_DIR
 from tests.waiting import wait_for
 
 ARTIFACTS = REPO / "var" / "artifacts"

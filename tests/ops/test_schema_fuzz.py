@@ -14,7 +14,7 @@ from schemathesis import checks
 
 from exchange.accounts.services import token_create, trader_get_or_create
 from exchange.wsgi import application
-from tests.conftest import DEMO_VAULT, fund
+from tests.support import DEMO_VAULT, fund
 
 EXAMPLES = 12
 

@@ -64,15 +64,7 @@ def test_quantity_down_at_the_same_price_keeps_priority_and_holds_exactly(
     assert [(e["type"], e["price"], e["quantity"]) for e in market_events] == [
         ("level", 2000 * USDC, 3 * WETH // 10)
     ]
-    mine = [
-        e
-        for b in batches
-        for e in b.user_events().get(amended_account(first), [])
-        if e["type"] == "order"  # balance frames ride along since every posting announces one
-    ]
-    assert [(e["type"], e["order_id"], e["remaining_quantity"]) for e in mine] == [
-        ("order", first["id"], WETH // 5)
-    ]
+    assert order_frames(batches, first) == [(first["id"], WETH // 5, 2000 * USDC, WETH // 5)]
 
     carol.place_order("WETH-USDC", "sell", quantity="0.2", price="2000", time_in_force="ioc")
     drain(worker)
@@ -82,11 +74,19 @@ def test_quantity_down_at_the_same_price_keeps_priority_and_holds_exactly(
     assert_matches_clean_replay([market])
 
 
-def amended_account(order: dict) -> int:
-    return Order.objects.get(pk=order["id"]).account_id
+def order_frames(batches: list, order: dict) -> list[tuple[int, int, int | None, int]]:
+    """The order's frames on its owner's user stream: (id, remaining, price, quantity)."""
+    owner = Order.objects.get(pk=order["id"]).account_id
+    return [
+        (e["order_id"], e["remaining_quantity"], e["price"], e["quantity"])
+        for b in batches
+        for e in b.user_events().get(owner, [])
+        if e["type"] == "order"  # balance frames ride along: every posting announces one
+    ]
 
 
-def test_quantity_up_or_a_new_price_requeues_with_the_exact_hold(trader, worker, market) -> None:
+def test_quantity_up_or_a_new_price_requeues_with_the_exact_hold(trader, published, market) -> None:
+    worker, batches = published
     alice, bob, carol = trader(usdc=10_000 * USDC), trader(usdc=10_000 * USDC), trader(weth=WETH)
     first = alice.place_order("WETH-USDC", "buy", quantity="0.1", price="2000")
     second = bob.place_order("WETH-USDC", "buy", quantity="0.1", price="2000")
@@ -99,9 +99,12 @@ def test_quantity_up_or_a_new_price_requeues_with_the_exact_hold(trader, worker,
     assert amended["sequence"] > second["sequence"]  # re-queued behind bob
     assert held(alice) == from_base_units(buy_hold(market, 2000 * USDC, WETH // 5), 6)
 
+    batches.clear()
     alice.replace_order(amended, price="1990.5")
     drain(worker)
     assert alice.order(first["id"])["price"] == "1990.5"
+    # A price-only amend reaches the user stream with the new price (it changes no quantity).
+    assert order_frames(batches, first) == [(first["id"], WETH // 5, 1_990_500_000, WETH // 5)]
     assert held(alice) == from_base_units(buy_hold(market, 1_990_500_000, WETH // 5), 6)
 
     carol.place_order("WETH-USDC", "sell", quantity="0.1", price="1990.5", time_in_force="ioc")
