@@ -185,14 +185,23 @@ def reorg(chain: Chain, depth: int, miner: Miner) -> None:
     """Replace the last ``depth`` blocks, dropping their transactions. The new first block
     carries a marker transfer: re-mined empty blocks could otherwise come out identical (same
     parent, same timestamp), which is no reorg at all."""
+    rpc = chain.w3.provider.make_request
     with miner.lock:
-        head = chain.w3.eth.block_number
-        span = range(head - depth + 1, head + 1)
-        before = [chain.w3.eth.get_block(n)["hash"] for n in span]
-        marker = {"from": chain.admin, "to": chain.admin, "value": hex(1)}
-        response = chain.w3.provider.make_request("anvil_reorg", [depth, [[marker, 0]]])
-        assert "error" not in response, response
-        after = [chain.w3.eth.get_block(n)["hash"] for n in span]
+        # Automining would mine a worker's transaction (a settlement, a payout) between reading
+        # the head and the reorg, which would then rewrite another span (seen once in CI).
+        rpc("evm_setAutomine", [False])
+        try:
+            head = chain.w3.eth.block_number
+            span = range(head - depth + 1, head + 1)
+            before = [chain.w3.eth.get_block(n)["hash"] for n in span]
+            marker = {"from": chain.admin, "to": chain.admin, "value": hex(1)}
+            response = rpc("anvil_reorg", [depth, [[marker, 0]]])
+            assert "error" not in response, response
+            after = [chain.w3.eth.get_block(n)["hash"] for n in span]
+        finally:
+            rpc("evm_setAutomine", [True])
+            if rpc("txpool_content", [])["result"]["pending"]:
+                rpc("evm_mine", [])  # what arrived meanwhile, as automining would have
     assert all(a != b for a, b in zip(before, after, strict=True))
 
 
