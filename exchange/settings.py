@@ -275,6 +275,9 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Several components have a `status` field: name the alerts' own choice set (otherwise
+    # drf-spectacular names it by a hash and warns, which `check --deploy` must not).
+    "ENUM_NAME_OVERRIDES": {"AlertStatusEnum": "exchange.alerts.models.Alert.Status"},
     # Every operation can answer 500 server_error (exchange.errors.server_error): say so.
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
