@@ -10,10 +10,19 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
+from prometheus_client import Counter
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, FailureError
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+# Temporal retries a failed activity with its exponential RetryPolicy: count the retries, so an
+# operator sees an RPC or database outage being ridden out before anything alerts.
+ACTIVITY_RETRIES = Counter(
+    "clearway_activity_retries_total",
+    "Activity attempts after the first (Temporal's exponential retry policy at work).",
+    ["activity"],
+)
 
 
 def django_activity(fn: F) -> F:
@@ -25,6 +34,8 @@ def django_activity(fn: F) -> F:
         from django.db import close_old_connections
 
         close_old_connections()
+        if activity.in_activity() and activity.info().attempt > 1:
+            ACTIVITY_RETRIES.labels(activity.info().activity_type).inc()
         try:
             return fn(*args, **kwargs)
         except FailureError as error:

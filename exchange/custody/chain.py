@@ -116,6 +116,11 @@ def endpoint_name(rpc_url: str) -> str:
     return f"{parts.hostname}:{parts.port}" if parts.port else str(parts.hostname)
 
 
+# Each cool-down is drawn from [0.8, 1] x its length: the processes of a fleet that saw the node
+# fail together do not all probe it again in the same instant.
+RPC_BREAKER_JITTER = 0.2
+
+
 def breaker_for(rpc_url: str) -> CircuitBreaker:
     threshold = int(setting("RPC_BREAKER_FAILURES", 5))
     cooldown = float(setting("RPC_BREAKER_COOLDOWN_SECONDS", 10))
@@ -123,9 +128,11 @@ def breaker_for(rpc_url: str) -> CircuitBreaker:
     with _lock:
         breaker = _breakers.get(name)
         if breaker is None:
-            breaker = _breakers[name] = CircuitBreaker(name, threshold=threshold, cooldown=cooldown)
+            breaker = _breakers[name] = CircuitBreaker(
+                name, threshold=threshold, cooldown=cooldown, jitter=RPC_BREAKER_JITTER
+            )
         else:
-            breaker.configure(threshold=threshold, cooldown=cooldown)
+            breaker.configure(threshold=threshold, cooldown=cooldown, jitter=RPC_BREAKER_JITTER)
         return breaker
 
 

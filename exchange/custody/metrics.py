@@ -10,6 +10,11 @@ RPC_CIRCUIT_STATE = Gauge(
     "Chain RPC circuit breaker: 0 closed, 1 open (calls refused), 2 half-open (one trial call).",
     ["endpoint"],
 )
+RPC_COOLDOWN = Gauge(
+    "clearway_rpc_circuit_cooldown_seconds",
+    "How long the breaker stayed open the last time it opened (grows while trials keep failing).",
+    ["endpoint"],
+)
 RPC_FAILURES = Counter("clearway_rpc_failures_total", "Chain RPC transport failures.", ["endpoint"])
 RPC_REJECTED = Counter(
     "clearway_rpc_rejected_total",

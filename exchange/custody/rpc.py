@@ -4,7 +4,9 @@ When the node is down, each activity attempt would otherwise wait out connection
 Temporal would keep retrying them all against it. After ``threshold`` consecutive transport
 failures the breaker opens: calls fail at once with RpcUnavailable (a retryable error, so the
 workflows back off and try again) until ``cooldown`` has passed. Then one trial call goes through
-(half-open); its success closes the breaker, its failure opens it for another cool-down.
+(half-open); its success closes the breaker, its failure opens it for another cool-down, twice
+as long each time up to 8x, with jitter (exchange.backoff) so the processes of a fleet do not
+probe a recovering node in step.
 
 Only transport failures count (refused connections, timeouts, HTTP errors): a revert or a JSON-RPC
 error is the node answering, which is what a healthy node does.
@@ -22,6 +24,7 @@ from enum import IntEnum
 import requests
 from web3.exceptions import MultipleFailedRequests, ProviderConnectionError, TooManyRequests
 
+from exchange.backoff import Backoff
 from exchange.custody import metrics
 from exchange.custody.errors import RpcUnavailable
 
@@ -51,13 +54,16 @@ class CircuitBreaker:
         *,
         threshold: int,
         cooldown: float,
+        jitter: float = 0.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if threshold < 1 or cooldown < 0:
-            raise ValueError("threshold must be >= 1 and cooldown >= 0")
+        if threshold < 1 or cooldown <= 0:
+            raise ValueError("threshold must be >= 1 and cooldown > 0")
         self.name = name
         self.threshold = threshold
         self.cooldown = cooldown
+        self._backoff = Backoff(initial=cooldown, maximum=cooldown * 8, jitter=jitter)
+        self._open_for = cooldown
         self._clock = clock
         self._lock = threading.Lock()
         self._failures = 0
@@ -71,9 +77,11 @@ class CircuitBreaker:
         with self._lock:
             return self._state
 
-    def configure(self, *, threshold: int, cooldown: float) -> None:
+    def configure(self, *, threshold: int, cooldown: float, jitter: float = 0.0) -> None:
         with self._lock:
             self.threshold, self.cooldown = threshold, cooldown
+            if (cooldown, jitter) != (self._backoff.initial, self._backoff.jitter):
+                self._backoff = Backoff(initial=cooldown, maximum=cooldown * 8, jitter=jitter)
 
     def before_call(self) -> None:
         """Raise RpcUnavailable if calls are not allowed now."""
@@ -81,7 +89,7 @@ class CircuitBreaker:
             if self._state == State.CLOSED:
                 return
             if self._state == State.OPEN:
-                remaining = self._opened_at + self.cooldown - self._clock()
+                remaining = self._opened_at + self._open_for - self._clock()
                 if remaining > 0:
                     metrics.RPC_REJECTED.labels(self.name).inc()
                     raise RpcUnavailable(
@@ -101,6 +109,7 @@ class CircuitBreaker:
         with self._lock:
             self._failures = 0
             self._trial_running = False
+            self._backoff.reset()
             if self._state != State.CLOSED:
                 log.info("rpc: %s answers again; circuit closed", self.name)
                 self._state = State.CLOSED
@@ -116,13 +125,15 @@ class CircuitBreaker:
             ):
                 self._state = State.OPEN
                 self._opened_at = self._clock()
+                self._open_for = self._backoff.next_delay()
+                metrics.RPC_COOLDOWN.labels(self.name).set(self._open_for)
                 self._publish()
                 log.error(
                     "rpc: %s failed %d times in a row (%s); circuit open for %.1fs",
                     self.name,
                     self._failures,
                     exc,
-                    self.cooldown,
+                    self._open_for,
                 )
 
     def release(self) -> None:
@@ -132,6 +143,7 @@ class CircuitBreaker:
                 # The node answered: that is a successful trial.
                 self._state = State.CLOSED
                 self._failures = 0
+                self._backoff.reset()
                 self._publish()
             self._trial_running = False
             self._failures = 0

@@ -5,30 +5,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
+from exchange.backoff import Backoff
 from exchange.devstack.procs import ManagedProcess, say
 
+# A child that ran this long before it exited starts the delays again (systemd: RestartSec=1s,
+# RestartSteps=5, RestartMaxDelaySec=30s).
+HEALTHY_AFTER = 60.0
 
-@dataclass
-class Backoff:
-    """Exponential restart delays: 1, 2, 4 ... 30 s; a child that ran for ``healthy_after``
-    seconds before it exited starts the sequence again (systemd: RestartSec=1s,
-    RestartSteps=5, RestartMaxDelaySec=30s)."""
 
-    initial: float = 1.0
-    factor: float = 2.0
-    maximum: float = 30.0
-    healthy_after: float = 60.0
-    failures: int = 0
-
-    def next_delay(self, uptime: float) -> float:
-        if uptime >= self.healthy_after:
-            self.failures = 0
-        delay = min(self.maximum, self.initial * self.factor**self.failures)
-        self.failures += 1
-        return delay
+def restart_backoff() -> Backoff:
+    """1, 2, 4 ... 30 s between restarts of a child that keeps exiting."""
+    return Backoff(initial=1.0, factor=2.0, maximum=30.0)
 
 
 def write_pid(pid_dir: Path, proc: ManagedProcess) -> None:
@@ -42,7 +31,7 @@ class Supervisor:
         self,
         procs: Sequence[ManagedProcess],
         pid_dir: Path,
-        backoff: Callable[[], Backoff] = Backoff,
+        backoff: Callable[[], Backoff] = restart_backoff,
     ) -> None:
         self.procs = list(procs)
         self.pid_dir = pid_dir
@@ -58,7 +47,9 @@ class Supervisor:
             due = self.restart_at.get(proc.name)
             if due is None:
                 uptime = now - proc.started_at
-                delay = self.backoff[proc.name].next_delay(uptime)
+                if uptime >= HEALTHY_AFTER:
+                    self.backoff[proc.name].reset()
+                delay = self.backoff[proc.name].next_delay()
                 self.restart_at[proc.name] = now + delay
                 say(
                     f"{proc.name} exited with code {proc.popen.returncode} after {uptime:.0f}s;"

@@ -53,8 +53,11 @@ def test_opens_after_consecutive_failures_and_recovers_after_the_cooldown():
 
     clock.now += 0.2  # cool-down over: one trial
     fail(breaker)
-    assert breaker.state == State.OPEN  # the trial failed: another cool-down
+    assert breaker.state == State.OPEN  # the trial failed: another cool-down, twice as long
     clock.now += 10.1
+    with pytest.raises(RpcUnavailable, match="circuit open"), breaker.guard():
+        calls.append(5)
+    clock.now += 10
     with breaker.guard():
         assert breaker.state == State.HALF_OPEN and gauge("unit-a") == 2
         calls.append(4)
@@ -79,3 +82,23 @@ def test_only_one_trial_call_while_half_open():
     with breaker.guard(), pytest.raises(RpcUnavailable, match="trial"), breaker.guard():
         pass
     assert breaker.state == State.CLOSED
+
+
+def test_cooldowns_grow_to_a_cap_with_jitter_and_a_success_starts_them_over():
+    clock = Clock()
+    breaker = CircuitBreaker("unit-d", threshold=1, cooldown=2, jitter=0.2, clock=clock)
+    opened_for = []
+    for _ in range(6):
+        fail(breaker)  # opens (first failure), then each failed trial re-opens it
+        opened_for.append(REGISTRY.get_sample_value(
+            "clearway_rpc_circuit_cooldown_seconds", {"endpoint": "unit-d"}))  # fmt: skip
+        clock.now += 16.1  # past any cool-down: the next call is a trial
+    caps = [2, 4, 8, 16, 16, 16]  # doubling, at most 8x the configured cool-down
+    assert all(0.8 * cap <= got <= cap for got, cap in zip(opened_for, caps, strict=True))
+    with breaker.guard():
+        pass  # the trial succeeds: closed, and the cool-downs start over
+    fail(breaker)
+    assert (
+        REGISTRY.get_sample_value("clearway_rpc_circuit_cooldown_seconds", {"endpoint": "unit-d"})
+        <= 2
+    )

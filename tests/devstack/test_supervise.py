@@ -4,15 +4,30 @@ from __future__ import annotations
 
 import signal
 
+from exchange.backoff import Backoff
 from exchange.devstack.procs import ManagedProcess
-from exchange.devstack.supervise import Backoff, Supervisor
+from exchange.devstack.supervise import Supervisor
 
 
-def test_backoff_doubles_up_to_its_cap_and_starts_over_after_a_healthy_run() -> None:
-    backoff = Backoff()
-    assert [backoff.next_delay(uptime=0) for _ in range(7)] == [1, 2, 4, 8, 16, 30, 30]
-    assert backoff.next_delay(uptime=60) == 1  # it ran a minute: a new failure, not the 8th
-    assert backoff.next_delay(uptime=5) == 2
+def test_restart_delays_double_up_to_their_cap_and_start_over_after_a_healthy_run(
+    tmp_path, capsys
+) -> None:
+    proc = ManagedProcess.start("crasher", ["sleep", "30"], log_dir=tmp_path)
+    supervisor = Supervisor([proc], tmp_path / "run")
+    delays = []
+    try:
+        now = proc.started_at
+        for uptime in (0, 0, 0, 0, 0, 0, 0, 60, 5):
+            proc.kill(signal.SIGKILL)
+            proc.popen.wait(10)
+            now = proc.started_at + uptime
+            supervisor.check(now)
+            delays.append(supervisor.restart_at["crasher"] - now)
+            supervisor.check(supervisor.restart_at["crasher"])  # restarted
+        # It ran a minute before the 8th exit: a new failure, not the 8th in a row.
+        assert delays == [1, 2, 4, 8, 16, 30, 30, 1, 2]
+    finally:
+        proc.stop()
 
 
 def test_a_killed_child_is_restarted_after_its_delay_with_a_new_pid_file(tmp_path, capsys) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from exchange.devstack import stack
-from exchange.devstack.supervise import Backoff
+from exchange.devstack.supervise import restart_backoff
 
 UNITS = sorted((Path(__file__).parents[2] / "ops" / "systemd").glob("*.service"))
 
@@ -27,7 +27,7 @@ def seconds(value: str) -> float:
 @pytest.mark.parametrize("path", UNITS, ids=lambda p: p.name)
 def test_each_unit_restarts_with_the_supervisors_backoff(path: Path) -> None:
     service = unit(path)["Service"]
-    policy = Backoff()
+    policy = restart_backoff()
     assert service["Restart"] == "always"
     assert seconds(service["RestartSec"]) == policy.initial
     assert seconds(service["RestartMaxDelaySec"]) == policy.maximum

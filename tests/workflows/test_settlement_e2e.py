@@ -94,6 +94,16 @@ async def test_trades_settle_on_chain_and_the_vault_equals_the_ledger(temporal_e
     assert await check_histories(client, ids, record_as="e2e") == 4
 
 
+def activity_retries() -> float:
+    return sum(
+        sample.value
+        for metric in REGISTRY.collect()
+        if metric.name == "clearway_activity_retries"
+        for sample in metric.samples
+        if sample.name.endswith("_total")
+    )
+
+
 def circuit_state(url: str) -> float | None:
     return REGISTRY.get_sample_value("clearway_rpc_circuit_state", {"endpoint": endpoint_name(url)})
 
@@ -122,8 +132,11 @@ async def test_an_rpc_outage_during_settlement_is_survived(
         )
         assert await orm(Trade.objects.filter(settlement_status="confirmed").count) == 3
 
+        retried_before = activity_retries()
         rpc_proxy.unblock()
         await eventually(all_confirmed, timeout=90, what="all trades confirmed after the outage")
+        # Temporal's retry policy rode the outage out, and the metric shows it.
+        assert activity_retries() > retried_before
         await eventually(lambda: circuit_state(rpc_proxy.url) == 0, what="circuit closed")
 
     await orm(settled_exactly_once, chain)
