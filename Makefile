@@ -7,7 +7,7 @@ NODE_STAMP := node_modules/.installed
 # Debian's chromium: the browser tests drive it through playwright (never `playwright install`).
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: deps run test test-fast lint format contracts clean backup restore-drill
+.PHONY: deps run test test-fast lint format contracts clean backup restore-drill chaos chaos-short
 
 deps: $(PY_STAMP) $(NODE_STAMP) $(CHROMIUM)
 
@@ -64,3 +64,12 @@ contracts: deps
 
 clean:
 	rm -rf $(VENV) node_modules var
+
+# The whole stack under load while processes die and the chain misbehaves; then the invariants
+# (bench/chaos.py). SEED replays a schedule of faults.
+SEED ?= 1
+chaos: deps
+	@$(PY) bench/chaos.py --seed $(SEED) --minutes 10
+
+chaos-short: deps
+	@$(PY) bench/chaos.py --seed $(SEED) --minutes 2
