@@ -271,6 +271,7 @@ class Injector:
         self.stack = stack
         self.probe_client = probe_client
         self.bound = bound
+        self.drifts: list[str] = []  # ledger_check failures while the load runs
 
     def inject(self, fault: Fault) -> Outcome:
         from exchange.devstack.procs import say
@@ -316,6 +317,10 @@ class Injector:
             recovery = measure(lambda: probe(self.probe_client), self.bound)
         say(f"chaos: {fault.kind} recovered in {recovery:.1f}s" if recovery is not None
             else f"chaos: {fault.kind} NOT recovered within {self.bound:.0f}s")  # fmt: skip
+        drift = ledger_drift()
+        if drift:
+            say(f"chaos: ledger_check after {fault.kind}: {drift}")
+            self.drifts.append(f"after {fault.kind}@{fault.at:.0f}s: {drift}")
         return Outcome(fault, recovery, note)
 
     @staticmethod
@@ -325,6 +330,29 @@ class Injector:
         if fault.kind == "reorg":
             return f"depth {fault.depth}"
         return ""
+
+
+def ledger_drift() -> str | None:
+    """ledger_check now, under load (it reads one REPEATABLE READ snapshot, so commits made
+    meanwhile raise no false alarm): None when consistent, else what drifted."""
+    import io
+
+    from django.core.management import CommandError, call_command
+    from django.db import DatabaseError, close_old_connections
+
+    for _ in range(3):  # PostgreSQL may have just restarted under this connection
+        close_old_connections()
+        try:
+            call_command("ledger_check", stdout=io.StringIO())
+            return None
+        except CommandError as error:
+            return str(error)
+        except DatabaseError:
+            from django.db import connection
+
+            connection.close()
+            time.sleep(1)
+    return None  # could not read: the end-of-run check still runs
 
 
 def drain(stack: PrivateStack, bound: float) -> str:
@@ -491,6 +519,13 @@ def soak(stack: PrivateStack, args: argparse.Namespace, started: float) -> int:
     )
     verdicts.append(Verdict("settlement drained", "NOT" not in drained, drained))
     verdicts.append(Verdict("websocket clients gapless or resynced to REST", ws_ok, ws_detail))
+    verdicts.append(
+        Verdict(
+            "ledger conserved after every fault (under load)",
+            not injector.drifts,
+            "; ".join(injector.drifts) or f"{len(outcomes)} checks",
+        )
+    )
     unrecovered = [o for o in outcomes if o.recovery is None]
     verdicts.append(
         Verdict(
