@@ -68,29 +68,38 @@ class Fault:
     pick: int = 0  # kill_gunicorn: which worker
 
 
+# Faults per 10 minutes of load: issue #17's counts for the long run, scaled by --minutes
+# (every kind at least once).
+PER_10_MINUTES = {
+    "kill_matching": 20,
+    "kill_temporal": 20,
+    "kill_gunicorn": 5,
+    "restart_postgres": 3,
+    "restart_redis": 3,
+    "cut_rpc": 3,
+    "reorg": 5,
+}
+
+
 def fault_schedule(seed: int, minutes: float, confirmation_depth: int) -> list[Fault]:
-    """Every kind at least once, then one fault every ~15 s, kinds in shuffled rounds."""
+    """The kinds in a seeded order, evenly spread (with jitter) over the first 85% of the load,
+    so the last faults recover while the load still runs."""
     rng = random.Random(seed)
-    duration = minutes * 60
-    count = max(len(KINDS), int(duration // 15))
-    kinds: list[str] = []
-    while len(kinds) < count:
-        round_ = list(KINDS)
-        rng.shuffle(round_)
-        kinds += round_
-    spacing = duration / count
-    faults = []
-    for i, kind in enumerate(kinds[:count]):
-        faults.append(
-            Fault(
-                at=round(spacing * i + rng.uniform(2, spacing * 0.5), 1),
-                kind=kind,
-                seconds=rng.randint(10, 30) if kind == "cut_rpc" else 0,
-                depth=rng.randint(1, confirmation_depth + 2) if kind == "reorg" else 0,
-                pick=rng.randrange(1 << 16),
-            )
+    kinds = [
+        kind for kind in KINDS for _ in range(max(1, round(PER_10_MINUTES[kind] * minutes / 10)))
+    ]
+    rng.shuffle(kinds)
+    spacing = minutes * 60 * 0.85 / len(kinds)
+    return [
+        Fault(
+            at=round(3 + spacing * i + rng.uniform(0, spacing * 0.5), 1),
+            kind=kind,
+            seconds=rng.randint(10, 30) if kind == "cut_rpc" else 0,
+            depth=rng.randint(1, confirmation_depth + 2) if kind == "reorg" else 0,
+            pick=rng.randrange(1 << 16),
         )
-    return faults
+        for i, kind in enumerate(kinds)
+    ]
 
 
 @dataclass
@@ -232,6 +241,28 @@ def gunicorn_workers(master: int) -> list[int]:
     return sorted(children)
 
 
+def always() -> bool:
+    return True
+
+
+def supervisor_replaced(stack: PrivateStack, name: str, victim: int) -> Callable[[], bool]:
+    """The supervisor started a new one (after its restart backoff)."""
+
+    def replaced() -> bool:
+        try:
+            pid = stack.pid(name)
+        except (OSError, ValueError):  # the supervisor is writing it
+            return False
+        return pid != victim and Path(f"/proc/{pid}").exists()
+
+    return replaced
+
+
+def gunicorn_replaced(master: int, victim: int, count: int) -> Callable[[], bool]:
+    """The gunicorn master forked a worker in place of the killed one."""
+    return lambda: len([w for w in gunicorn_workers(master) if w != victim]) >= count
+
+
 def max_trade_id(database_url: str) -> int | None:
     import psycopg
 
@@ -272,23 +303,29 @@ class Injector:
         self.probe_client = probe_client
         self.bound = bound
         self.drifts: list[str] = []  # ledger_check failures while the load runs
+        self.probe_lock = threading.Lock()
 
     def inject(self, fault: Fault) -> Outcome:
         from exchange.devstack.procs import say
 
         stack, note = self.stack, ""
         say(f"chaos: t+{fault.at:.0f}s {fault.kind} {self._params(fault)}")
-        if fault.kind == "kill_matching":
-            os.kill(stack.pid("matching-worker"), signal.SIGKILL)
-        elif fault.kind == "kill_temporal":
-            os.kill(stack.pid("temporal-worker"), signal.SIGKILL)
+        replaced: Callable[[], bool] = always
+        if fault.kind in ("kill_matching", "kill_temporal"):
+            name = "matching-worker" if fault.kind == "kill_matching" else "temporal-worker"
+            victim = stack.pid(name)
+            os.kill(victim, signal.SIGKILL)
+            # Recovered only once the supervisor started a new one (its restart backoff).
+            replaced = supervisor_replaced(stack, name, victim)
         elif fault.kind == "kill_gunicorn":
-            workers = gunicorn_workers(stack.pid("gunicorn"))
+            master = stack.pid("gunicorn")
+            workers = gunicorn_workers(master)
             if not workers:
                 return Outcome(fault, None, "no gunicorn worker found")
             victim = workers[fault.pick % len(workers)]
             os.kill(victim, signal.SIGKILL)
             note = f"worker {victim} of {len(workers)}"
+            replaced = gunicorn_replaced(master, victim, len(workers))
         elif fault.kind == "restart_postgres":
             stack.restart_postgres()
         elif fault.kind == "restart_redis":
@@ -310,11 +347,19 @@ class Injector:
             last = None
             while last is None:
                 last = max_trade_id(stack.database_url)
-            recovery = measure(lambda: settled_up_to(stack.database_url, last), self.bound)
+            recovery = measure(
+                lambda: replaced() and settled_up_to(stack.database_url, last), self.bound
+            )
         else:
             from bench.chaos_load import probe
 
-            recovery = measure(lambda: probe(self.probe_client), self.bound)
+            def probed() -> bool:
+                if not replaced():
+                    return False
+                with self.probe_lock:
+                    return probe(self.probe_client)
+
+            recovery = measure(probed, self.bound)
         say(f"chaos: {fault.kind} recovered in {recovery:.1f}s" if recovery is not None
             else f"chaos: {fault.kind} NOT recovered within {self.bound:.0f}s")  # fmt: skip
         drift = ledger_drift()
@@ -490,11 +535,29 @@ def soak(stack: PrivateStack, args: argparse.Namespace, started: float) -> int:
     outcomes: list[Outcome] = []
     load_started = time.monotonic()
     try:
+        # Faults of different kinds overlap (each recovers in its own thread); faults of one
+        # kind wait for the previous one to recover: a second SIGKILL must not hit a pid the
+        # supervisor has not replaced yet.
+        locks = {kind: threading.Lock() for kind in KINDS}
+
+        def run_fault(fault: Fault) -> None:
+            with locks[fault.kind]:
+                try:
+                    outcomes.append(injector.inject(fault))
+                except Exception as error:  # reported as a fault that did not recover
+                    outcomes.append(Outcome(fault, None, f"injection failed: {error!r}"))
+
+        fault_threads = []
         for fault in schedule:
             wait = fault.at - (time.monotonic() - load_started)
             if wait > 0:
                 time.sleep(wait)
-            outcomes.append(injector.inject(fault))
+            thread = threading.Thread(target=run_fault, args=(fault,), daemon=True)
+            thread.start()
+            fault_threads.append(thread)
+        deadline = time.monotonic() + args.minutes * 60 + args.recovery_bound
+        for thread in fault_threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
         remaining = args.minutes * 60 - (time.monotonic() - load_started)
         if remaining > 0:
             time.sleep(remaining)
@@ -539,7 +602,7 @@ def soak(stack: PrivateStack, args: argparse.Namespace, started: float) -> int:
 
     print()
     print(f"Chaos soak: seed {args.seed}, load {load_seconds:.0f}s, {len(schedule)} faults "
-          f"scheduled, {len(outcomes)} injected")  # fmt: skip
+          f"scheduled, {len(outcomes)} injected and finished")  # fmt: skip
     print(f"Load: {len(stats.placed)} orders acknowledged, {stats.cancelled} cancels; "
           f"requests: {outcomes_text}")  # fmt: skip
     print(f"Supervisor restarts: {len(restarts)}; wall time {time.monotonic() - started:.0f}s")
