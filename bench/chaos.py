@@ -540,8 +540,12 @@ def soak(stack: PrivateStack, args: argparse.Namespace, started: float) -> int:
         # supervisor has not replaced yet.
         locks = {kind: threading.Lock() for kind in KINDS}
 
+        closed = threading.Event()  # after the deadline: faults still queued are not injected
+
         def run_fault(fault: Fault) -> None:
             with locks[fault.kind]:
+                if closed.is_set():
+                    return
                 try:
                     outcomes.append(injector.inject(fault))
                 except Exception as error:  # reported as a fault that did not recover
@@ -558,6 +562,7 @@ def soak(stack: PrivateStack, args: argparse.Namespace, started: float) -> int:
         deadline = time.monotonic() + args.minutes * 60 + args.recovery_bound
         for thread in fault_threads:
             thread.join(max(0.0, deadline - time.monotonic()))
+        closed.set()
         remaining = args.minutes * 60 - (time.monotonic() - load_started)
         if remaining > 0:
             time.sleep(remaining)
