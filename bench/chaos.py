@@ -304,12 +304,15 @@ class Injector:
         self.bound = bound
         self.drifts: list[str] = []  # ledger_check failures while the load runs
         self.probe_lock = threading.Lock()
+        self.load_started = time.monotonic()
 
     def inject(self, fault: Fault) -> Outcome:
         from exchange.devstack.procs import say
 
         stack, note = self.stack, ""
-        say(f"chaos: t+{fault.at:.0f}s {fault.kind} {self._params(fault)}")
+        late = time.monotonic() - self.load_started - fault.at  # queued behind its kind
+        say(f"chaos: t+{fault.at:.0f}s{f' (+{late:.0f}s late)' if late > 2 else ''} "
+            f"{fault.kind} {self._params(fault)}")  # fmt: skip
         replaced: Callable[[], bool] = always
         if fault.kind in ("kill_matching", "kill_temporal"):
             name = "matching-worker" if fault.kind == "kill_matching" else "temporal-worker"
@@ -533,7 +536,7 @@ def soak(stack: PrivateStack, args: argparse.Namespace, started: float) -> int:
     schedule = fault_schedule(args.seed, args.minutes, settings.CONFIRMATION_DEPTH)
     injector = Injector(stack, probe_client, args.recovery_bound)
     outcomes: list[Outcome] = []
-    load_started = time.monotonic()
+    load_started = injector.load_started = time.monotonic()
     try:
         # Faults of different kinds overlap (each recovers in its own thread); faults of one
         # kind wait for the previous one to recover: a second SIGKILL must not hit a pid the
