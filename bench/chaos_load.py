@@ -157,6 +157,7 @@ class Follower:
         self.bids: dict[int, int] = {}
         self.asks: dict[int, int] = {}
         self.last: int | None = None
+        self.heartbeat: int | None = None  # the server says the stream is complete up to here
         self.waiting = True  # for a snapshot: apply nothing until it comes
         self.counts: Counter[str] = Counter()
         # A checksum that disagrees although prev_event_seq chained: the server's stream itself
@@ -176,6 +177,9 @@ class Follower:
             self._load(frame)
             if checksum(self.bids, self.asks) != frame["checksum"]:
                 self.inconsistent.append(f"snapshot at {frame['event_seq']}: bad checksum")
+            return
+        if kind == "heartbeat":
+            self.heartbeat = int(frame["event_seq"])
             return
         if kind not in ("level", "trade") or self.waiting:
             return
@@ -217,18 +221,34 @@ class Follower:
                 self.counts["reconnects"] += 1
                 await asyncio.sleep(0.5)
 
+    @property
+    def position(self) -> int | None:
+        """Where this client's book is: its last frame, or further when a later heartbeat says
+        nothing was published since (the engine numbers events it does not publish, so REST's
+        event_seq may be past the last frame)."""
+        if self.last is None:
+            return None
+        return max(self.last, self.heartbeat or 0)
+
     def book_equals(self, rest: dict, market: dict) -> bool:
+        return (
+            not self.waiting and self.position == rest["event_seq"] and self.same_book(rest, market)
+        )
+
+    def same_book(self, rest: dict, market: dict) -> bool:
         quote, base = market["quote_decimals"], market["base_decimals"]
 
         def levels(rows: list[list[str]]) -> dict[int, int]:
             return {to_base_units(p, quote): to_base_units(q, base) for p, q in rows}
 
-        return (
-            not self.waiting
-            and self.last == rest["event_seq"]
-            and self.bids == levels(rest["bids"])
-            and self.asks == levels(rest["asks"])
-        )
+        return self.bids == levels(rest["bids"]) and self.asks == levels(rest["asks"])
+
+    def explain(self, rest: dict | None, market: dict) -> str:
+        if rest is None:
+            return "REST book unavailable"
+        same = "same" if self.same_book(rest, market) else "different"
+        return (f"at {self.last} (heartbeat {self.heartbeat}, waiting {self.waiting}), REST at "
+                f"{rest['event_seq']}, {same} book")  # fmt: skip
 
 
 def run_followers(followers: list[Follower], stop: threading.Event) -> threading.Thread:
@@ -247,6 +267,7 @@ def followers_verdict(
     frame that chained but disagreed with its checksum."""
     deadline = time.monotonic() + timeout
     pending = list(followers)
+    rest = None
     while pending and time.monotonic() < deadline:
         try:
             rest = requests.get(f"{api}/api/v1/markets/{MARKET}/book", timeout=10).json()
@@ -259,7 +280,9 @@ def followers_verdict(
     details = []
     for i, follower in enumerate(followers):
         counts = ", ".join(f"{k} {v}" for k, v in sorted(follower.counts.items()))
-        state = "stale" if follower in pending else "equal to REST"
+        state = (
+            f"stale: {follower.explain(rest, market)}" if follower in pending else "equal to REST"
+        )
         details.append(f"ws{i}: {state}; {counts}")
         details += [f"ws{i}: {line}" for line in follower.inconsistent[:3]]
     ok = not pending and not any(f.inconsistent for f in followers)
