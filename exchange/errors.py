@@ -13,6 +13,8 @@ from django.core.exceptions import PermissionDenied
 from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rest_framework import exceptions as drf_exceptions
 from rest_framework import status
 from rest_framework.response import Response
@@ -65,7 +67,7 @@ class RateLimited(ApplicationError):
 
 
 class ServiceUnavailable(ApplicationError):
-    """The database went away mid-request (a restart, a failover): nothing was committed, and
+    """PostgreSQL or Redis went away mid-request (a restart, a failover): nothing was committed, and
     the same request can be sent again (an order's nonce makes a replay of it harmless)."""
 
     code = "service_unavailable"
@@ -100,8 +102,11 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     from rest_framework.views import exception_handler as drf_exception_handler
     from rest_framework.views import set_rollback
 
-    if isinstance(exc, OperationalError | InterfaceError):
-        log.warning("database unavailable: %s", exc, exc_info=exc)
+    # PostgreSQL or Redis (rate limits) went away mid-request: nothing was committed.
+    if isinstance(
+        exc, OperationalError | InterfaceError | RedisConnectionError | RedisTimeoutError
+    ):
+        log.warning("a data store is unavailable: %s", exc, exc_info=exc)
         set_rollback()
         exc = ServiceUnavailable(
             "The exchange is briefly unavailable; retry shortly.", extra={"retry_after": 1}

@@ -270,12 +270,17 @@ def test_a_crash_in_an_api_view_is_500_with_the_error_body_and_no_details(monkey
     assert b"secret internal detail" not in response.content
 
 
-def test_a_database_outage_in_an_api_view_is_a_503_to_retry(monkeypatch) -> None:
-    # The chaos soak (bench/chaos.py) restarting PostgreSQL under load got 500s (and, in
-    # development, Django's debug page) for requests cut by the restart.
+@pytest.mark.parametrize("down", ["postgres", "redis"])
+def test_a_database_outage_in_an_api_view_is_a_503_to_retry(monkeypatch, down: str) -> None:
+    # The chaos soak (bench/chaos.py) restarting PostgreSQL or Redis under load got 500s (and,
+    # in development, Django's debug page) for requests cut by the restart (Redis: the order
+    # rate limiter).
+    import redis
     from django.db import OperationalError
 
     def outage() -> None:
+        if down == "redis":
+            raise redis.exceptions.ConnectionError("Error 111 connecting. Connection refused.")
         raise OperationalError("terminating connection due to administrator command")
 
     monkeypatch.setattr("exchange.markets.apis._markets", outage)
