@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import random
 import shutil
@@ -467,6 +468,11 @@ def main(argv: list[str]) -> int:
     os.environ["CLEARWAY_VAR_DIR"] = str(var)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "exchange.settings")
     started = time.monotonic()
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # SIGTERM too stops every process this run started
+
+    signal.signal(signal.SIGTERM, interrupt)
     print(f"chaos: seed {args.seed}, {args.minutes:g} minutes, var {var}", flush=True)
     stack = PrivateStack(var)
     try:
@@ -507,8 +513,6 @@ def soak(stack: PrivateStack, args: argparse.Namespace, started: float) -> int:
     from exchange.devstack.procs import say
 
     say(f"chaos: stack up after {time.monotonic() - started:.0f}s")
-    import json
-
     deployment = Deployment.from_json(json.loads((stack.var / "deployment.json").read_text()))
     w3 = Web3(Web3.HTTPProvider(stack.anvil_url, request_kwargs={"timeout": 30}))
     traders = [Trader(stack.api, anvil_key(k), args.seed * 100 + k, 0.3) for k in TRADER_KEYS]
