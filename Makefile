@@ -8,7 +8,7 @@ NODE_STAMP := node_modules/.installed
 CHROMIUM := /usr/bin/chromium
 
 .PHONY: deps ops-tools run test test-fast lint format contracts clean backup restore-drill \
-	load soak load-smoke
+	load soak load-smoke chaos chaos-short
 
 deps: $(PY_STAMP) $(NODE_STAMP) $(CHROMIUM) ops-tools
 
@@ -106,3 +106,12 @@ load-smoke: deps $(BENCH_STAMP)
 
 clean:
 	rm -rf $(VENV) node_modules var
+
+# The whole stack under load while processes die and the chain misbehaves; then the invariants
+# (bench/chaos.py). SEED replays a schedule of faults.
+SEED ?= 1
+chaos: deps
+	@$(PY) bench/chaos.py --seed $(SEED) --minutes 10
+
+chaos-short: deps
+	@$(PY) bench/chaos.py --seed $(SEED) --minutes 2

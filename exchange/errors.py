@@ -6,11 +6,15 @@ Services raise :class:`ApplicationError` subclasses; views never build error bod
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rest_framework import exceptions as drf_exceptions
 from rest_framework import status
 from rest_framework.response import Response
@@ -62,6 +66,17 @@ class RateLimited(ApplicationError):
     status_code = status.HTTP_429_TOO_MANY_REQUESTS
 
 
+class ServiceUnavailable(ApplicationError):
+    """PostgreSQL or Redis went away mid-request (a restart, a failover): nothing was committed, and
+    the same request can be sent again (an order's nonce makes a replay of it harmless)."""
+
+    code = "service_unavailable"
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+
+
+log = logging.getLogger(__name__)
+
+
 # DRF's own exceptions keep their status; these codes replace DRF's defaults where they differ.
 _DRF_CODES: dict[type[Exception], str] = {
     drf_exceptions.ValidationError: "validation_error",
@@ -85,7 +100,17 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     # Imported here: rest_framework.views resolves DEFAULT_AUTHENTICATION_CLASSES at import
     # time, and those import services that import this module.
     from rest_framework.views import exception_handler as drf_exception_handler
+    from rest_framework.views import set_rollback
 
+    # PostgreSQL or Redis (rate limits) went away mid-request: nothing was committed.
+    if isinstance(
+        exc, OperationalError | InterfaceError | RedisConnectionError | RedisTimeoutError
+    ):
+        log.warning("a data store is unavailable: %s", exc, exc_info=exc)
+        set_rollback()
+        exc = ServiceUnavailable(
+            "The exchange is briefly unavailable; retry shortly.", extra={"retry_after": 1}
+        )
     if isinstance(exc, ApplicationError):
         response = Response(error_body(exc.code, exc.message, exc.extra), status=exc.status_code)
         retry_after = exc.extra.get("retry_after")
@@ -195,20 +220,25 @@ def openapi_document_server_error(
     result: dict[str, Any], generator: Any, request: Any, public: bool
 ) -> dict[str, Any]:
     """drf-spectacular postprocessing hook: any operation can answer 500 ``server_error``
-    (from :func:`server_error`), so every operation lists it with the one error body."""
+    (from :func:`server_error`) and 503 ``service_unavailable`` (the database went away), so
+    every operation lists them with the one error body."""
     if "Error" not in result.get("components", {}).get("schemas", {}):
         return result  # no operation uses the error body: nothing to point the 500 at
     for path in result.get("paths", {}).values():
         for operation in path.values():
             if not isinstance(operation, dict) or "responses" not in operation:
                 continue
-            operation["responses"].setdefault(
-                "500",
-                {
-                    "description": "Error codes: server_error.",
-                    "content": {
-                        "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
-                    },
-                },
-            )
+            for status_code, code in (("500", "server_error"), ("503", "service_unavailable")):
+                documented = operation["responses"].get(status_code)
+                if documented is None:
+                    operation["responses"][status_code] = {
+                        "description": f"Error codes: {code}.",
+                        "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
+                        },
+                    }
+                elif code not in documented.get("description", ""):
+                    # The operation's own 503 codes (chain_not_configured...) plus this one.
+                    text = documented.get("description", "Error codes: .").rstrip(".")
+                    documented["description"] = f"{text}, {code}."
     return result

@@ -24,7 +24,7 @@ TESTS = Path(__file__).parent
 # (derived from what it uses, so the marker cannot go stale), and `make test-fast` skips it.
 SERVICE_FIXTURES = frozenset({"temporal_env", "anvil", "fresh_anvil", "w3"})
 # Areas whose tests run the app's own processes (workers, `make run`, gunicorn): also `services`.
-PROCESS_AREAS = frozenset({"alerts", "browser", "devstack", "matching_worker"})
+PROCESS_AREAS = frozenset({"alerts", "browser", "chaos", "devstack", "matching_worker"})
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -83,6 +83,7 @@ def test_every_operation_lists_its_error_codes() -> None:
             body = response["content"]["application/json"]["schema"]
             assert body == {"$ref": ERROR_REF}, f"{name} {code} is not the one error body"
         assert error_codes(errors["500"]) == ["server_error"], name
+        assert "service_unavailable" in error_codes(errors["503"]), name
 
 
 def test_every_operation_that_needs_a_token_documents_401_not_authenticated() -> None:
@@ -267,6 +268,31 @@ def test_a_crash_in_an_api_view_is_500_with_the_error_body_and_no_details(monkey
         "extra": {},
     }
     assert b"secret internal detail" not in response.content
+
+
+@pytest.mark.parametrize("down", ["postgres", "redis"])
+def test_a_database_outage_in_an_api_view_is_a_503_to_retry(monkeypatch, down: str) -> None:
+    # The chaos soak (bench/chaos.py) restarting PostgreSQL or Redis under load got 500s (and,
+    # in development, Django's debug page) for requests cut by the restart (Redis: the order
+    # rate limiter).
+    import redis
+    from django.db import OperationalError
+
+    def outage() -> None:
+        if down == "redis":
+            raise redis.exceptions.ConnectionError("Error 111 connecting. Connection refused.")
+        raise OperationalError("terminating connection due to administrator command")
+
+    monkeypatch.setattr("exchange.markets.apis._markets", outage)
+    response = Client(raise_request_exception=False).get("/api/v1/markets")
+
+    assert response.status_code == 503
+    assert response["Retry-After"] == "1"
+    assert response.json() == {
+        "code": "service_unavailable",
+        "message": "The exchange is briefly unavailable; retry shortly.",
+        "extra": {"retry_after": 1},
+    }
 
 
 def test_a_crash_outside_the_api_keeps_the_html_500(monkeypatch) -> None:

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.workflows.support import Proxy
+from exchange.devstack.proxy import Proxy
 
 
 @pytest.fixture
